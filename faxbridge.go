@@ -1,0 +1,264 @@
+// Package faxbridge holds the domain of the email-to-fax gateway: jobs and their
+// states, the documents they carry, the errors every adapter translates into, and
+// the ports (interfaces) that adapters implement. It imports only the standard
+// library, so every other package can depend on it without cycles.
+package faxbridge
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// State is where a job is in its life. Only the worker moves a job between
+// states; callbacks and polls feed it outcomes.
+type State string
+
+const (
+	// StateQueued: accepted and durably stored, waiting for a worker to submit it.
+	StateQueued State = "queued"
+	// StateSubmitting: the intent to submit is recorded and the provider call may
+	// or may not have happened. After a crash a job found here is reconciled with
+	// the provider before anything is sent again (at-most-once submission).
+	StateSubmitting State = "submitting"
+	// StateSending: the provider has the fax (we know its SID) and we wait for
+	// the outcome by callback or poll.
+	StateSending State = "sending"
+	// StateDone: the fax has a final outcome (see Job.Outcome). A report and the
+	// document cleanup may still be pending (Job.ReportState, Job.CleanedAt).
+	StateDone State = "done"
+)
+
+// Outcome values of a finished job. The provider's own terminal statuses are
+// kept as the provider spells them; OutcomeRejected covers a submission the
+// provider refused for good and OutcomeExpired a fax whose result never came.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeBusy      = "busy"
+	OutcomeNoAnswer  = "no-answer"
+	OutcomeFailed    = "failed"
+	OutcomeCanceled  = "canceled"
+	OutcomeRejected  = "rejected"
+	OutcomeExpired   = "expired"
+)
+
+// ReportState tracks the report email of a finished job.
+type ReportState string
+
+const (
+	ReportNone       ReportState = ""           // job not finished yet
+	ReportPending    ReportState = "pending"    // due; the worker sends it
+	ReportSent       ReportState = "sent"       // the relay accepted it
+	ReportSuppressed ReportState = "suppressed" // null sender or auto-submitted mail: never report
+	ReportAbandoned  ReportState = "abandoned"  // the relay refused it for good or the retry window closed
+)
+
+// Destination is where a fax goes: an E.164 number or a SIP URI, with the SIP
+// credentials a contact may carry.
+type Destination struct {
+	To              string `json:"to"`
+	Contact         string `json:"contact,omitempty"` // contact name when addressed by name
+	SipAuthUsername string `json:"sip_auth_username,omitempty"`
+	SipAuthPassword string `json:"sip_auth_password,omitempty"`
+}
+
+// DocumentInfo describes one document found in the message, for the report.
+type DocumentInfo struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"` // "pdf", "tiff", "jpeg", "png"
+	Bytes  int64  `json:"bytes"`
+	Pages  int    `json:"pages"`
+	SHA256 string `json:"sha256"`
+}
+
+// Attempt records one submission of a fax to the provider.
+type Attempt struct {
+	Number       int       `json:"number"`
+	Quality      string    `json:"quality"`
+	FaxSID       string    `json:"fax_sid,omitempty"`
+	StartedAt    time.Time `json:"started_at"`
+	Status       string    `json:"status,omitempty"`
+	Pages        int       `json:"pages,omitempty"`
+	Duration     int       `json:"duration,omitempty"` // seconds
+	ErrorCode    string    `json:"error_code,omitempty"`
+	ErrorMessage string    `json:"error_message,omitempty"`
+}
+
+// Job is one fax to one destination. A message to several fax recipients
+// becomes several jobs.
+type Job struct {
+	ID        string    `json:"id"`
+	Version   int64     `json:"version"` // optimistic concurrency: bumped by every update
+	State     State     `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// From the SMTP transaction and the message header.
+	MailFrom   string `json:"mail_from"`   // envelope sender ("" for the null sender)
+	ReportTo   string `json:"report_to"`   // where the report goes; "" means no report
+	MessageID  string `json:"message_id"`  // original Message-ID, for In-Reply-To
+	Subject    string `json:"subject"`     // original subject, for the report
+	RemoteAddr string `json:"remote_addr"` // SMTP client address
+
+	Destination Destination `json:"destination"`
+	From        string      `json:"from"`    // caller ID / From number used for the fax
+	Quality     string      `json:"quality"` // standard, fine, superfine
+
+	// The merged document in blob storage.
+	DocumentKey    string         `json:"document_key"`
+	DocumentBytes  int64          `json:"document_bytes"`
+	DocumentSHA256 string         `json:"document_sha256"`
+	Pages          int            `json:"pages"`
+	Documents      []DocumentInfo `json:"documents"`
+	Skipped        []string       `json:"skipped,omitempty"` // parts not faxed, with the reason
+
+	// Submission.
+	MediaURL       string    `json:"media_url,omitempty"`
+	MediaExpiresAt time.Time `json:"media_expires_at,omitempty"`
+	IntentAt       time.Time `json:"intent_at,omitempty"` // when the current submission was decided
+	FaxSID         string    `json:"fax_sid,omitempty"`
+	Attempts       []Attempt `json:"attempts,omitempty"`
+	SendErrors     int       `json:"send_errors,omitempty"` // consecutive temporary provider errors
+	LastError      string    `json:"last_error,omitempty"`  // last temporary problem, for operators
+	Polls          int       `json:"polls,omitempty"`
+
+	// Outcome.
+	Outcome         string    `json:"outcome,omitempty"`
+	FaxStatus       string    `json:"fax_status,omitempty"` // provider's last known status
+	NumPages        int       `json:"num_pages,omitempty"`
+	Duration        int       `json:"duration,omitempty"`
+	RemoteStationID string    `json:"remote_station_id,omitempty"`
+	ErrorCode       string    `json:"error_code,omitempty"`
+	ErrorMessage    string    `json:"error_message,omitempty"`
+	Reason          string    `json:"reason,omitempty"` // plain words for the sender when not delivered
+	FinishedAt      time.Time `json:"finished_at,omitempty"`
+
+	// After the outcome.
+	ReportState    ReportState `json:"report_state,omitempty"`
+	ReportTries    int         `json:"report_tries,omitempty"`
+	ReportSentAt   time.Time   `json:"report_sent_at,omitempty"`
+	ReportDeadline time.Time   `json:"report_deadline,omitempty"`
+	KeepDocument   bool        `json:"keep_document,omitempty"`
+	CleanedAt      time.Time   `json:"cleaned_at,omitempty"`
+
+	// Scheduling: the worker acts on the job when NextAt has passed. A zero
+	// NextAt means nothing is left to do.
+	NextAt time.Time `json:"next_at,omitempty"`
+}
+
+// Final reports whether the fax itself has a final outcome.
+func (j *Job) Final() bool { return j.State == StateDone }
+
+// FaxRequest is what a provider needs to send one fax. Provider-wide settings
+// (time to live, callback method and events, media storage) belong to the
+// provider's own configuration.
+type FaxRequest struct {
+	To              string
+	From            string
+	MediaURL        string
+	Quality         string
+	StatusCallback  string
+	SipAuthUsername string
+	SipAuthPassword string
+}
+
+// FaxStatus is the provider's view of one fax, from a send response, a poll or
+// a status callback.
+type FaxStatus struct {
+	SID             string
+	Status          string // provider status: queued, processing, sending, delivered, ...
+	To              string
+	MediaURL        string
+	Pages           int
+	Duration        int // seconds
+	RemoteStationID string
+	ErrorCode       string
+	ErrorMessage    string
+	CreatedAt       time.Time
+}
+
+// Terminal reports whether Status is final for an outbound fax.
+func (s FaxStatus) Terminal() bool { return TerminalFaxStatus(s.Status) }
+
+// TerminalFaxStatus reports whether a provider status is final for an outbound fax.
+func TerminalFaxStatus(status string) bool {
+	switch status {
+	case OutcomeDelivered, OutcomeNoAnswer, OutcomeBusy, OutcomeFailed, OutcomeCanceled:
+		return true
+	}
+	return false
+}
+
+// FaxProvider sends faxes and tells what became of them. SignalWire is the
+// first; others implement the same interface.
+type FaxProvider interface {
+	// Send submits a fax. A returned error carries a Code: Unavailable for
+	// faults worth retrying (rate limits, 5xx, network), Invalid or
+	// Unauthorized for refusals that retrying cannot fix.
+	Send(ctx context.Context, req FaxRequest) (FaxStatus, error)
+	// Fetch returns the current status of a fax.
+	Fetch(ctx context.Context, sid string) (FaxStatus, error)
+	// FindSent looks for a fax to `to` created at or after `since` whose media
+	// URL is mediaURL: the reconciliation after a crash in mid-submission. It
+	// returns (nil, nil) when the provider has no such fax.
+	FindSent(ctx context.Context, to string, since time.Time, mediaURL string) (*FaxStatus, error)
+}
+
+// BlobStore keeps documents where the fax provider can fetch them.
+type BlobStore interface {
+	// Put stores size bytes from r under key (size -1 when unknown).
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
+	// URL returns a URL that serves the object with a plain GET until at least
+	// ttl from now, and that nobody can guess or alter.
+	URL(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// Delete removes the object; deleting a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// JobFilter selects jobs for listing.
+type JobFilter struct {
+	State  State // "" for any
+	Limit  int   // 0 for no limit
+	Active bool  // only jobs with work left (NextAt set)
+}
+
+// JobStore persists jobs. Every method is safe for concurrent use, including by
+// several faxbridge instances sharing one database.
+type JobStore interface {
+	// Create stores new jobs atomically: all or none.
+	Create(ctx context.Context, jobs []*Job) error
+	// Get returns the job or an error with code NotFound.
+	Get(ctx context.Context, id string) (*Job, error)
+	// GetBySID returns the job whose current or earlier attempt has the fax SID.
+	GetBySID(ctx context.Context, sid string) (*Job, error)
+	// Update writes j if its Version still matches the stored one, and then
+	// increments j.Version. Otherwise it returns an error with code Conflict
+	// and writes nothing.
+	Update(ctx context.Context, j *Job) error
+	// Claim leases up to limit jobs whose NextAt is at or before now and that
+	// no other worker holds, for lease. The caller owns them until the lease
+	// ends or it updates them.
+	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Job, error)
+	// Release drops owner's lease on the job so another claim can take it.
+	Release(ctx context.Context, id, owner string) error
+	// List returns jobs, newest first.
+	List(ctx context.Context, f JobFilter) ([]*Job, error)
+	// NextDue returns the earliest NextAt among active jobs, or zero if none.
+	NextDue(ctx context.Context) (time.Time, error)
+	Close() error
+}
+
+// Report is what the sender learns about a finished job.
+type Report struct {
+	Job      *Job
+	From     string // the report's From header, e.g. "Fax <fax@example.com>"
+	Hostname string // for the report's Message-ID
+	Date     time.Time
+}
+
+// Notifier delivers reports to senders.
+type Notifier interface {
+	// Notify sends the report. An error with code Unavailable is worth
+	// retrying later; any other error is permanent.
+	Notify(ctx context.Context, r Report) error
+}

@@ -1,0 +1,3 @@
+module github.com/faxbridge/faxbridge
+
+go 1.26.8
