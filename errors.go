@@ -10,17 +10,17 @@ import (
 type Code string
 
 const (
-	EInvalid      Code = "invalid"       // bad input; retrying the same input cannot help
-	EBadAddress   Code = "bad_address"   // a recipient address that is not a usable fax number
-	EBadContent   Code = "bad_content"   // a message with nothing that can be faxed
-	EDenied       Code = "denied"        // not allowed: relaying, untrusted client, barred destination
-	ETooLarge     Code = "too_large"     // over a configured size or page limit
-	ELimit        Code = "limit"         // a temporary limit: too many recipients, sessions, quota
-	EUnauthorized Code = "unauthorized"  // credentials refused (by us or by the provider)
-	ENotFound     Code = "not_found"     // no such job, fax or object
-	EConflict     Code = "conflict"      // someone else changed the record first
-	EUnavailable  Code = "unavailable"   // a dependency is down or busy; try again later
-	EInternal     Code = "internal"      // a bug or an unexpected failure
+	EInvalid      Code = "invalid"      // bad input; retrying the same input cannot help
+	EBadAddress   Code = "bad_address"  // a recipient address that is not a usable fax number
+	EBadContent   Code = "bad_content"  // a message with nothing that can be faxed
+	EDenied       Code = "denied"       // not allowed: relaying, untrusted client, barred destination
+	ETooLarge     Code = "too_large"    // over a configured size or page limit
+	ELimit        Code = "limit"        // a temporary limit: too many recipients, sessions, quota
+	EUnauthorized Code = "unauthorized" // credentials refused (by us or by the provider)
+	ENotFound     Code = "not_found"    // no such job, fax or object
+	EConflict     Code = "conflict"     // someone else changed the record first
+	EUnavailable  Code = "unavailable"  // a dependency is down or busy; try again later
+	EInternal     Code = "internal"     // a bug or an unexpected failure
 )
 
 // Error is a domain error. Message is written for the person at the other end
