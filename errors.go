@@ -3,6 +3,7 @@ package faxbridge
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error so that each protocol can translate it once, at its
@@ -30,7 +31,15 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RetryAfter, when set on a temporary error, is how long the other side
+	// asked us to wait (an HTTP Retry-After).
+	RetryAfter time.Duration
 }
+
+// ErrAmbiguous marks a failed call whose effect is unknown: the request may
+// have reached the provider and been acted on (a timeout or reset after the
+// request was written). Callers must reconcile before repeating it.
+var ErrAmbiguous = errors.New("the outcome of the request is unknown")
 
 func (e *Error) Error() string {
 	switch {
@@ -90,4 +99,13 @@ func Temporary(err error) bool {
 		return true
 	}
 	return false
+}
+
+// RetryAfter returns the wait a temporary error asked for, or zero.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -175,6 +175,9 @@ type FaxStatus struct {
 	ErrorCode       string
 	ErrorMessage    string
 	CreatedAt       time.Time
+	// Reason explains in plain words, for the sender, why the fax was not
+	// delivered; the provider adapter fills it for failed outcomes.
+	Reason string
 }
 
 // Terminal reports whether Status is final for an outbound fax.
