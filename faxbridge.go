@@ -62,6 +62,13 @@ type Destination struct {
 	SipAuthPassword string `json:"sip_auth_password,omitempty"`
 }
 
+// Recipient is one resolved RCPT TO: where the fax goes and any per-message
+// quality chosen by the address.
+type Recipient struct {
+	Destination Destination
+	Quality     string // "" for the configured default
+}
+
 // DocumentInfo describes one document found in the message, for the report.
 type DocumentInfo struct {
 	Name   string `json:"name"`
@@ -139,6 +146,7 @@ type Job struct {
 	ReportSentAt   time.Time   `json:"report_sent_at,omitempty"`
 	ReportDeadline time.Time   `json:"report_deadline,omitempty"`
 	KeepDocument   bool        `json:"keep_document,omitempty"`
+	CleanupTries   int         `json:"cleanup_tries,omitempty"`
 	CleanedAt      time.Time   `json:"cleaned_at,omitempty"`
 
 	// Scheduling: the worker acts on the job when NextAt has passed. A zero

@@ -1,0 +1,509 @@
+// Package config loads and checks faxbridge's one TOML file. Loading collects
+// every problem instead of stopping at the first, so `faxbridge check-config`
+// can list them all; unknown keys are problems too, because a typo such as
+// `listen_adr` would otherwise silently fall back to a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	StateDir   string     `toml:"state_dir"`
+	Log        Log        `toml:"log"`
+	SMTP       SMTP       `toml:"smtp"`
+	HTTP       HTTP       `toml:"http"`
+	SignalWire SignalWire `toml:"signalwire"`
+	Storage    Storage    `toml:"storage"`
+	Database   Database   `toml:"database"`
+	Mail       Mail       `toml:"mail"`
+	Fax        Fax        `toml:"fax"`
+	Contacts   []Contact  `toml:"contacts"`
+	Worker     Worker     `toml:"worker"`
+}
+
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+type SMTP struct {
+	Listen          string   `toml:"listen"`
+	Domains         []string `toml:"domains"`
+	Hostname        string   `toml:"hostname"`
+	TrustedNetworks []string `toml:"trusted_networks"`
+	MaxMessageBytes int64    `toml:"max_message_bytes"`
+	MaxRecipients   int      `toml:"max_recipients"`
+	MaxSessions     int      `toml:"max_sessions"`
+	ReadTimeout     Duration `toml:"read_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	DataTimeout     Duration `toml:"data_timeout"`
+	MaxLineLength   int      `toml:"max_line_length"`
+	DefaultRegion   string   `toml:"default_region"`
+
+	trusted []netip.Prefix
+}
+
+type HTTP struct {
+	Listen    string `toml:"listen"`
+	PublicURL string `toml:"public_url"`
+}
+
+type SignalWire struct {
+	Space                string   `toml:"space"`
+	BaseURL              string   `toml:"base_url"`
+	ProjectID            string   `toml:"project_id"`
+	APIToken             string   `toml:"api_token"`
+	APITokenFile         string   `toml:"api_token_file"`
+	SigningKey           string   `toml:"signing_key"`
+	SigningKeyFile       string   `toml:"signing_key_file"`
+	From                 string   `toml:"from"`
+	Quality              string   `toml:"quality"`
+	TTL                  int      `toml:"ttl"`
+	StoreMedia           *bool    `toml:"store_media"`
+	StatusCallbackMethod string   `toml:"status_callback_method"`
+	StatusCallbackEvents []string `toml:"status_callback_events"`
+}
+
+type Storage struct {
+	Backend      string       `toml:"backend"`
+	KeepDocument bool         `toml:"keep_documents"`
+	S3           S3           `toml:"s3"`
+	Local        LocalStorage `toml:"local"`
+}
+
+type S3 struct {
+	Endpoint      string `toml:"endpoint"`
+	UseSSL        bool   `toml:"use_ssl"`
+	Bucket        string `toml:"bucket"`
+	Region        string `toml:"region"`
+	AccessKey     string `toml:"access_key"`
+	SecretKey     string `toml:"secret_key"`
+	SecretKeyFile string `toml:"secret_key_file"`
+	Prefix        string `toml:"prefix"`
+	CreateBucket  bool   `toml:"create_bucket"`
+}
+
+type LocalStorage struct {
+	Dir string `toml:"dir"`
+}
+
+type Database struct {
+	Driver string `toml:"driver"` // sqlite or postgres
+	DSN    string `toml:"dsn"`    // sqlite: file path (default state_dir/faxbridge.db); postgres: URL
+}
+
+type Mail struct {
+	Relay        string   `toml:"relay"`
+	TLS          string   `toml:"tls"`
+	Username     string   `toml:"username"`
+	Password     string   `toml:"password"`
+	PasswordFile string   `toml:"password_file"`
+	From         string   `toml:"from"`
+	EnvelopeFrom string   `toml:"envelope_from"`
+	Outbox       string   `toml:"outbox"` // write reports as .eml files here instead of relaying
+	RetryFor     Duration `toml:"retry_for"`
+}
+
+type Fax struct {
+	MaxPages    int   `toml:"max_pages"`
+	MaxDocBytes int64 `toml:"max_document_bytes"`
+}
+
+type Contact struct {
+	Name            string `toml:"name"`
+	To              string `toml:"to"`
+	SipAuthUsername string `toml:"sip_auth_username"`
+	SipAuthPassword string `toml:"sip_auth_password"`
+}
+
+type Worker struct {
+	Concurrency   int      `toml:"concurrency"`
+	PollAfter     Duration `toml:"poll_after"`
+	PollMax       Duration `toml:"poll_max"`
+	SendRetryMax  Duration `toml:"send_retry_max"`
+	GiveUpAfter   Duration `toml:"give_up_after"`
+	RedialBusy    int      `toml:"redial_attempts"`
+	RedialSpacing Duration `toml:"redial_spacing"`
+}
+
+// Duration is a time.Duration written as "90s" or "5m" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"30s\" or \"5m\"", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Defaults returns the configuration used for any key a file leaves out.
+func Defaults() Config {
+	return Config{
+		StateDir: "/var/lib/faxbridge",
+		Log:      Log{Level: "info", Format: "text"},
+		SMTP: SMTP{
+			Listen:          "0.0.0.0:25",
+			TrustedNetworks: []string{"127.0.0.0/8", "::1/128"},
+			MaxMessageBytes: 50 << 20,
+			MaxRecipients:   20,
+			MaxSessions:     100,
+			ReadTimeout:     Duration{5 * time.Minute},
+			WriteTimeout:    Duration{time.Minute},
+			DataTimeout:     Duration{10 * time.Minute},
+			MaxLineLength:   64 << 10,
+			DefaultRegion:   "US",
+		},
+		HTTP: HTTP{Listen: "0.0.0.0:8080"},
+		SignalWire: SignalWire{
+			Quality:              "fine",
+			TTL:                  60,
+			StatusCallbackMethod: "POST",
+			StatusCallbackEvents: []string{"completed"},
+		},
+		Storage:  Storage{Backend: "local"},
+		Database: Database{Driver: "sqlite"},
+		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}},
+		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20},
+		Worker: Worker{
+			Concurrency:   4,
+			PollAfter:     Duration{2 * time.Minute},
+			PollMax:       Duration{10 * time.Minute},
+			SendRetryMax:  Duration{10 * time.Minute},
+			GiveUpAfter:   Duration{0}, // derived from ttl when zero
+			RedialBusy:    0,
+			RedialSpacing: Duration{5 * time.Minute},
+		},
+	}
+}
+
+// Problems is every problem found in a configuration.
+type Problems []string
+
+func (p Problems) Error() string {
+	return fmt.Sprintf("%d problem(s) in the configuration:\n  - %s", len(p), strings.Join(p, "\n  - "))
+}
+
+// Load reads, decodes and checks a file. A returned error of type Problems
+// lists every problem found.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg := Defaults()
+	md, err := toml.Decode(string(b), &cfg)
+	if err != nil {
+		return nil, Problems{fmt.Sprintf("%s: %v", filepath.Base(path), err)}
+	}
+	var probs Problems
+	for _, k := range md.Undecoded() {
+		probs = append(probs, fmt.Sprintf("unknown key %q (check the spelling against config.example.toml)", k.String()))
+	}
+	probs = append(probs, cfg.resolveSecrets(filepath.Dir(path))...)
+	probs = append(probs, cfg.Check()...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return &cfg, nil
+}
+
+// resolveSecrets reads every *_file key; a secret may be given inline or by
+// file (systemd LoadCredential=), not both.
+func (c *Config) resolveSecrets(base string) Problems {
+	var probs Problems
+	read := func(key string, inline *string, file string) {
+		if file == "" {
+			return
+		}
+		if *inline != "" {
+			probs = append(probs, fmt.Sprintf("%s and %s_file are both set; keep one", key, key))
+			return
+		}
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(base, file)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			probs = append(probs, fmt.Sprintf("%s_file: %v", key, unwrapPathError(err)))
+			return
+		}
+		*inline = strings.TrimRight(string(b), "\r\n")
+	}
+	read("signalwire.api_token", &c.SignalWire.APIToken, c.SignalWire.APITokenFile)
+	read("signalwire.signing_key", &c.SignalWire.SigningKey, c.SignalWire.SigningKeyFile)
+	read("storage.s3.secret_key", &c.Storage.S3.SecretKey, c.Storage.S3.SecretKeyFile)
+	read("mail.password", &c.Mail.Password, c.Mail.PasswordFile)
+	return probs
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+var (
+	e164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	domainRe   = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+	contactRe  = regexp.MustCompile(`^(?i)[a-z0-9][a-z0-9._-]*$`)
+	validEvent = map[string]bool{"initiated": true, "ringing": true, "answered": true, "completed": true, "ringing_forwarded": true, "ringing_queued": true}
+)
+
+// Check validates a decoded configuration and returns every problem.
+func (c *Config) Check() Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+
+	if c.StateDir == "" {
+		add("state_dir is required")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level %q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format %q: use text or json", c.Log.Format)
+	}
+
+	// SMTP
+	if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
+		add("smtp.listen %q is not host:port", c.SMTP.Listen)
+	}
+	if len(c.SMTP.Domains) == 0 {
+		add("smtp.domains is empty: name at least one fax domain, e.g. [\"fax.example.com\"]")
+	}
+	for _, d := range c.SMTP.Domains {
+		if !domainRe.MatchString(d) {
+			add("smtp.domains: %q is not a domain name", d)
+		}
+	}
+	c.SMTP.trusted = nil
+	for _, n := range c.SMTP.TrustedNetworks {
+		pfx, err := netip.ParsePrefix(n)
+		if err != nil {
+			if a, err2 := netip.ParseAddr(n); err2 == nil {
+				pfx = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				add("smtp.trusted_networks: %q is not a CIDR network like 192.168.1.0/24", n)
+				continue
+			}
+		}
+		c.SMTP.trusted = append(c.SMTP.trusted, pfx.Masked())
+	}
+	if c.SMTP.MaxMessageBytes < 1024 {
+		add("smtp.max_message_bytes must be at least 1024")
+	}
+	if c.SMTP.MaxRecipients < 1 {
+		add("smtp.max_recipients must be at least 1")
+	}
+	if c.SMTP.MaxSessions < 1 {
+		add("smtp.max_sessions must be at least 1")
+	}
+	if c.SMTP.MaxLineLength < 1000 {
+		add("smtp.max_line_length must be at least 1000 (RFC 5321 allows 1000)")
+	}
+	if len(c.SMTP.DefaultRegion) != 2 {
+		add("smtp.default_region %q: use a two-letter country code such as \"US\" or \"DE\"", c.SMTP.DefaultRegion)
+	}
+
+	// HTTP
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		add("http.listen %q is not host:port", c.HTTP.Listen)
+	}
+	if u, err := url.Parse(c.HTTP.PublicURL); c.HTTP.PublicURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("http.public_url %q must be the absolute http(s) URL at which the fax provider reaches this server", c.HTTP.PublicURL)
+	} else if u.RawQuery != "" || u.Fragment != "" {
+		add("http.public_url must not have a query or fragment")
+	}
+
+	// SignalWire
+	sw := &c.SignalWire
+	if sw.BaseURL == "" && sw.Space == "" {
+		add("signalwire.space (e.g. \"example.signalwire.com\") or signalwire.base_url is required")
+	}
+	if sw.BaseURL != "" {
+		if u, err := url.Parse(sw.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("signalwire.base_url %q must be an absolute http(s) URL", sw.BaseURL)
+		}
+	}
+	if sw.ProjectID == "" {
+		add("signalwire.project_id is required")
+	}
+	if sw.APIToken == "" {
+		add("signalwire.api_token (or api_token_file) is required")
+	}
+	if sw.SigningKey == "" {
+		add("signalwire.signing_key (or signing_key_file) is required: without it status callbacks cannot be verified")
+	}
+	if !e164.MatchString(sw.From) {
+		add("signalwire.from %q must be your fax number in E.164 form, e.g. \"+15551230000\"", sw.From)
+	}
+	switch sw.Quality {
+	case "standard", "fine", "superfine":
+	default:
+		add("signalwire.quality %q: use standard, fine or superfine", sw.Quality)
+	}
+	if sw.TTL < 5 || sw.TTL > 300 {
+		add("signalwire.ttl %d: SignalWire accepts 5 to 300 minutes", sw.TTL)
+	}
+	switch sw.StatusCallbackMethod {
+	case "GET", "POST":
+	default:
+		add("signalwire.status_callback_method %q: use GET or POST", sw.StatusCallbackMethod)
+	}
+	for _, e := range sw.StatusCallbackEvents {
+		if !validEvent[e] {
+			add("signalwire.status_callback_events: %q is not an event SignalWire sends", e)
+		}
+	}
+
+	// Storage
+	switch c.Storage.Backend {
+	case "local":
+	case "s3":
+		s := c.Storage.S3
+		if s.Endpoint == "" {
+			add("storage.s3.endpoint is required")
+		}
+		if s.Bucket == "" {
+			add("storage.s3.bucket is required")
+		}
+		if s.AccessKey == "" || s.SecretKey == "" {
+			add("storage.s3.access_key and secret_key (or secret_key_file) are required")
+		}
+	default:
+		add("storage.backend %q: use \"s3\" or \"local\"", c.Storage.Backend)
+	}
+
+	switch c.Database.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Database.DSN == "" {
+			add("database.dsn is required for postgres")
+		}
+	default:
+		add("database.driver %q: use sqlite or postgres", c.Database.Driver)
+	}
+
+	// Mail
+	if c.Mail.Outbox == "" {
+		if _, _, err := net.SplitHostPort(c.Mail.Relay); err != nil {
+			add("mail.relay %q is not host:port (or set mail.outbox to write reports to a directory)", c.Mail.Relay)
+		}
+		switch c.Mail.TLS {
+		case "starttls", "tls", "none":
+		default:
+			add("mail.tls %q: use starttls, tls or none", c.Mail.TLS)
+		}
+	}
+	if c.Mail.From == "" {
+		add("mail.from is required, e.g. \"Fax <fax@example.com>\"")
+	}
+
+	if c.Fax.MaxPages < 1 {
+		add("fax.max_pages must be at least 1")
+	}
+	if c.Fax.MaxDocBytes < 1024 {
+		add("fax.max_document_bytes must be at least 1024")
+	}
+
+	seen := map[string]bool{}
+	for i, ct := range c.Contacts {
+		name := strings.ToLower(ct.Name)
+		if !contactRe.MatchString(ct.Name) {
+			add("contacts[%d].name %q: use letters, digits, dots, dashes and underscores", i, ct.Name)
+		} else if seen[name] {
+			add("contacts[%d].name %q is defined twice", i, ct.Name)
+		} else if e164.MatchString("+" + strings.TrimPrefix(name, "+")) {
+			add("contacts[%d].name %q looks like a phone number; pick a name", i, ct.Name)
+		}
+		seen[name] = true
+		if !e164.MatchString(ct.To) && !strings.HasPrefix(strings.ToLower(ct.To), "sip:") {
+			add("contacts[%d].to %q must be an E.164 number (+15551234567) or a SIP URI (sip:fax@pbx.example.com)", i, ct.To)
+		}
+		if (ct.SipAuthUsername != "" || ct.SipAuthPassword != "") && !strings.HasPrefix(strings.ToLower(ct.To), "sip:") {
+			add("contacts[%d]: sip_auth_* only apply to SIP destinations", i)
+		}
+	}
+
+	w := c.Worker
+	if w.Concurrency < 1 || w.Concurrency > 64 {
+		add("worker.concurrency must be 1 to 64")
+	}
+	if w.PollAfter.Duration <= 0 || w.PollMax.Duration < w.PollAfter.Duration {
+		add("worker.poll_after must be positive and worker.poll_max at least as long")
+	}
+	if w.RedialBusy < 0 || w.RedialBusy > 10 {
+		add("worker.redial_attempts must be 0 to 10")
+	}
+	return p
+}
+
+// Trusted reports whether addr is inside smtp.trusted_networks. Check must
+// have run first (Load does).
+func (s *SMTP) Trusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range s.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// APIBaseURL is where the SignalWire API lives: base_url when set, otherwise
+// https://{space}.
+func (s *SignalWire) APIBaseURL() string {
+	if s.BaseURL != "" {
+		return strings.TrimSuffix(s.BaseURL, "/")
+	}
+	space := s.Space
+	if !strings.Contains(space, ".") {
+		space += ".signalwire.com"
+	}
+	return "https://" + space
+}
+
+// GiveUpAfter is how long after submission the worker keeps polling for an
+// outcome before declaring it unknown: the fax's TTL plus a generous margin.
+func (c *Config) GiveUpAfter() time.Duration {
+	if c.Worker.GiveUpAfter.Duration > 0 {
+		return c.Worker.GiveUpAfter.Duration
+	}
+	return time.Duration(c.SignalWire.TTL)*time.Minute + 2*time.Hour
+}
+
+// WarnPermissions returns a warning when a file holding secrets can be read
+// by other users.
+func WarnPermissions(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	if fi.Mode().Perm()&0o044 != 0 {
+		return fmt.Sprintf("%s is readable by other users (mode %v); secrets in it should be 0600 or come from *_file keys", path, fi.Mode().Perm())
+	}
+	return ""
+}
