@@ -131,6 +131,8 @@ type Contact struct {
 
 type Worker struct {
 	Concurrency   int      `toml:"concurrency"`
+	Lease         Duration `toml:"lease"`
+	SendTimeout   Duration `toml:"send_timeout"`
 	PollAfter     Duration `toml:"poll_after"`
 	PollMax       Duration `toml:"poll_max"`
 	SendRetryMax  Duration `toml:"send_retry_max"`
@@ -183,6 +185,8 @@ func Defaults() Config {
 		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20},
 		Worker: Worker{
 			Concurrency:   4,
+			Lease:         Duration{2 * time.Minute},
+			SendTimeout:   Duration{time.Minute},
 			PollAfter:     Duration{2 * time.Minute},
 			PollMax:       Duration{10 * time.Minute},
 			SendRetryMax:  Duration{10 * time.Minute},
@@ -454,6 +458,9 @@ func (c *Config) Check() Problems {
 	}
 	if w.PollAfter.Duration <= 0 || w.PollMax.Duration < w.PollAfter.Duration {
 		add("worker.poll_after must be positive and worker.poll_max at least as long")
+	}
+	if w.SendTimeout.Duration < time.Second || w.Lease.Duration < 2*w.SendTimeout.Duration {
+		add("worker.send_timeout must be at least 1s and worker.lease at least twice as long")
 	}
 	if w.RedialBusy < 0 || w.RedialBusy > 10 {
 		add("worker.redial_attempts must be 0 to 10")
