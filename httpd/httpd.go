@@ -1,0 +1,113 @@
+// Package httpd is faxbridge's HTTP side: the fax provider's status
+// callbacks, the local media files it fetches, and health endpoints. Errors
+// become HTTP statuses in one place (status), and no response body ever says
+// more than the status line.
+package httpd
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// CallbackPath is where the provider sends status callbacks.
+const CallbackPath = "/callbacks/fax"
+
+// Callbacks verifies and parses a provider's status callback.
+type Callbacks interface {
+	ParseCallback(r *http.Request, publicBase string) (faxbridge.FaxStatus, error)
+}
+
+// StatusSink takes verified statuses.
+type StatusSink interface {
+	ApplyStatus(ctx context.Context, jobID string, st faxbridge.FaxStatus) error
+}
+
+// Config wires the handler.
+type Config struct {
+	PublicURL string       // the base URL the provider uses; signatures are over it
+	Callbacks Callbacks    // verifies callbacks
+	Sink      StatusSink   // applies them
+	Media     http.Handler // serves /media/ for local storage; nil for S3
+	// Ready reports whether the daemon can take mail (database and storage
+	// reachable); /readyz answers 503 when it returns an error.
+	Ready func(ctx context.Context) error
+	Log   *slog.Logger
+}
+
+// Handler returns the HTTP handler.
+func Handler(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(CallbackPath, func(w http.ResponseWriter, r *http.Request) { callback(cfg, w, r) })
+	if cfg.Media != nil {
+		mux.Handle("/media/", cfg.Media)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if cfg.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := cfg.Ready(ctx); err != nil {
+				cfg.Log.Warn("not ready", "err", err)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte("not ready\n"))
+				return
+			}
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+func callback(cfg Config, w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		return
+	}
+	log := cfg.Log.With("remote_addr", r.RemoteAddr)
+	st, err := cfg.Callbacks.ParseCallback(r, cfg.PublicURL)
+	if err != nil {
+		log.Warn("status callback refused", "code", faxbridge.ErrorCode(err), "err", err)
+		code := status(err)
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	jobID := r.URL.Query().Get("job")
+	if err := cfg.Sink.ApplyStatus(r.Context(), jobID, st); err != nil {
+		code := status(err)
+		if code == http.StatusNotFound {
+			log.Info("status callback for an unknown fax", "fax_sid", st.SID)
+		} else {
+			log.Warn("status callback not applied", "fax_sid", st.SID, "err", err)
+		}
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.Write([]byte("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"))
+}
+
+// status maps a domain error to an HTTP status.
+func status(err error) int {
+	switch faxbridge.ErrorCode(err) {
+	case faxbridge.EUnauthorized:
+		return http.StatusForbidden
+	case faxbridge.EInvalid, faxbridge.EBadContent:
+		return http.StatusBadRequest
+	case faxbridge.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case faxbridge.ENotFound:
+		return http.StatusNotFound
+	case faxbridge.EUnavailable, faxbridge.EConflict, faxbridge.ELimit:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
