@@ -1,0 +1,424 @@
+package faxsend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// Config configures a Client. BaseURL, ProjectID and APIToken are required.
+type Config struct {
+	// BaseURL is the scheme and host of the space, e.g.
+	// "https://example.signalwire.com", with no path.
+	BaseURL   string
+	ProjectID string
+	APIToken  string
+	// SigningKey checks callback signatures. Older projects sign with the API
+	// token, newer ones with a separate key, so it is configured on its own.
+	// Without it every callback is refused.
+	SigningKey string
+	// TTL is how many minutes SignalWire keeps trying, 5..300; 0 omits it.
+	TTL int
+	// StoreMedia, when set, tells SignalWire whether to keep a copy of the
+	// document.
+	StoreMedia *bool
+	// StatusCallbackMethod is "POST" or "GET"; "" omits it (SignalWire
+	// defaults to POST).
+	StatusCallbackMethod string
+	// StatusCallbackEvents lists the events to be called back for; nil omits
+	// it (SignalWire defaults to "completed").
+	StatusCallbackEvents []string
+	// HTTPClient makes the requests; nil means a client with timeouts that
+	// does not follow redirects.
+	HTTPClient *http.Client
+	UserAgent  string
+}
+
+// Client talks to the SignalWire Fax API. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	base    *url.URL
+	faxes   string // URL of the Faxes collection
+	http    *http.Client
+	agent   string
+	backoff []time.Duration // waits between read attempts; len+1 attempts
+	maxWait time.Duration   // longest Retry-After a read retry honours
+}
+
+var _ faxbridge.FaxProvider = (*Client)(nil)
+
+// callbackEvents are the documented StatusCallbackEvent values.
+const callbackEvents = "initiated, ringing, answered, completed, ringing_forwarded, ringing_queued"
+
+// maxBody bounds what we read from the API: a page of faxes is a few tens of
+// kilobytes, so anything near this is not a SignalWire answer.
+const maxBody = 4 << 20
+
+// pageSize is the list page size FindSent asks for.
+const pageSize = 100
+
+// maxPages stops FindSent from following a next_page_uri chain forever.
+const maxPages = 50
+
+// New validates cfg and returns a client.
+func New(cfg Config) (*Client, error) {
+	var problems []string
+	base, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
+	switch {
+	case cfg.BaseURL == "":
+		problems = append(problems, "base URL is required")
+	case err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "":
+		problems = append(problems, fmt.Sprintf("base URL %q must be http(s)://host", cfg.BaseURL))
+	case base.Path != "" || base.RawQuery != "" || base.Fragment != "" || base.User != nil:
+		problems = append(problems, fmt.Sprintf("base URL %q must have no path, query or credentials", cfg.BaseURL))
+	}
+	if cfg.ProjectID == "" {
+		problems = append(problems, "project ID is required")
+	} else if strings.ContainsAny(cfg.ProjectID, "/?#") {
+		problems = append(problems, "project ID contains a URL delimiter")
+	}
+	if cfg.APIToken == "" {
+		problems = append(problems, "API token is required")
+	}
+	if cfg.TTL != 0 && (cfg.TTL < 5 || cfg.TTL > 300) {
+		problems = append(problems, fmt.Sprintf("TTL %d is outside 5..300 minutes", cfg.TTL))
+	}
+	switch cfg.StatusCallbackMethod {
+	case "", "GET", "POST":
+	default:
+		problems = append(problems, fmt.Sprintf("status callback method %q is not GET or POST", cfg.StatusCallbackMethod))
+	}
+	for _, ev := range cfg.StatusCallbackEvents {
+		if !slices.Contains(strings.Split(callbackEvents, ", "), ev) {
+			problems = append(problems, fmt.Sprintf("status callback event %q is not one of %s", ev, callbackEvents))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, faxbridge.WrapError(faxbridge.EInvalid, errors.New(strings.Join(problems, "; ")), "invalid SignalWire configuration")
+	}
+
+	c := &Client{
+		cfg:     cfg,
+		base:    base,
+		faxes:   base.String() + "/api/laml/2010-04-01/Accounts/" + url.PathEscape(cfg.ProjectID) + "/Faxes",
+		http:    cfg.HTTPClient,
+		agent:   cfg.UserAgent,
+		backoff: []time.Duration{300 * time.Millisecond, time.Second},
+		maxWait: 5 * time.Second,
+	}
+	if c.http == nil {
+		c.http = defaultHTTPClient()
+	}
+	if c.agent == "" {
+		c.agent = "faxbridge"
+	}
+	return c, nil
+}
+
+func defaultHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = 30 * time.Second
+	t.MaxIdleConnsPerHost = 4
+	return &http.Client{
+		Transport: t,
+		Timeout:   60 * time.Second,
+		// The API never redirects; following one would turn the POST into a
+		// GET and could carry the credentials to another host.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Send submits one fax. It makes exactly one request and never retries; see
+// the package documentation for what an error means.
+func (c *Client) Send(ctx context.Context, req faxbridge.FaxRequest) (faxbridge.FaxStatus, error) {
+	if req.To == "" || req.From == "" || req.MediaURL == "" {
+		return faxbridge.FaxStatus{}, faxbridge.Errorf(faxbridge.EInvalid, "The fax is missing its number, sender number or document.")
+	}
+	switch req.Quality {
+	case "", "standard", "fine", "superfine":
+	default:
+		return faxbridge.FaxStatus{}, faxbridge.WrapError(faxbridge.EInvalid,
+			fmt.Errorf("quality %q", req.Quality), "The fax quality must be standard, fine or superfine.")
+	}
+	form := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			form.Set(k, v)
+		}
+	}
+	set("MediaUrl", req.MediaURL)
+	set("To", req.To)
+	set("From", req.From)
+	set("Quality", req.Quality)
+	set("StatusCallback", req.StatusCallback)
+	set("StatusCallbackMethod", c.cfg.StatusCallbackMethod)
+	for _, ev := range c.cfg.StatusCallbackEvents {
+		form.Add("StatusCallbackEvent", ev)
+	}
+	if c.cfg.StoreMedia != nil {
+		form.Set("StoreMedia", strconv.FormatBool(*c.cfg.StoreMedia))
+	}
+	if c.cfg.TTL != 0 {
+		form.Set("Ttl", strconv.Itoa(c.cfg.TTL))
+	}
+	set("SipAuthUsername", req.SipAuthUsername)
+	set("SipAuthPassword", req.SipAuthPassword)
+
+	var f fax
+	if err := c.do(ctx, http.MethodPost, c.faxes, form, opSend, &f); err != nil {
+		return faxbridge.FaxStatus{}, fmt.Errorf("send fax: %w", err)
+	}
+	if f.SID.s == "" {
+		// SignalWire said yes but we cannot tell which fax it made: only a
+		// reconciliation can find it.
+		return faxbridge.FaxStatus{}, fmt.Errorf("send fax: %w", &faxbridge.Error{
+			Code:    faxbridge.EUnavailable,
+			Message: msgUnknownOutcome,
+			Err:     fmt.Errorf("%w: success response without a fax sid", faxbridge.ErrAmbiguous),
+		})
+	}
+	return f.status(), nil
+}
+
+// Fetch returns the current status of the fax with the given SID.
+func (c *Client) Fetch(ctx context.Context, sid string) (faxbridge.FaxStatus, error) {
+	if sid == "" {
+		return faxbridge.FaxStatus{}, faxbridge.Errorf(faxbridge.EInvalid, "No fax ID was given.")
+	}
+	var f fax
+	err := c.retry(ctx, func() error {
+		return c.do(ctx, http.MethodGet, c.faxes+"/"+url.PathEscape(sid), nil, opFetch, &f)
+	})
+	if err != nil {
+		return faxbridge.FaxStatus{}, fmt.Errorf("fetch fax %s: %w", sid, err)
+	}
+	return f.status(), nil
+}
+
+// Cancel asks SignalWire to cancel a fax that is still queued. SignalWire
+// refuses (EInvalid) once the fax is being sent.
+func (c *Client) Cancel(ctx context.Context, sid string) error {
+	if sid == "" {
+		return faxbridge.Errorf(faxbridge.EInvalid, "No fax ID was given.")
+	}
+	form := url.Values{"Status": {"canceled"}}
+	if err := c.do(ctx, http.MethodPost, c.faxes+"/"+url.PathEscape(sid), form, opCancel, nil); err != nil {
+		return fmt.Errorf("cancel fax %s: %w", sid, err)
+	}
+	return nil
+}
+
+// clockSkew widens the FindSent window: `since` comes from our clock and
+// date_created from SignalWire's.
+const clockSkew = time.Minute
+
+// FindSent looks for a fax to `to`, created at or after since (less a minute
+// for clock skew), whose media URL is mediaURL, and returns the newest one or
+// nil.
+//
+// The server-side DateCreatedAfter filter is sent as a date (YYYY-MM-DD) one
+// day early: the public documentation leaves open whether the filter is
+// strict and whether it honours a time of day, and a day early is a superset
+// under every reading. The precise cut is made here, on date_created.
+func (c *Client) FindSent(ctx context.Context, to string, since time.Time, mediaURL string) (*faxbridge.FaxStatus, error) {
+	if to == "" || mediaURL == "" {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number or document link was given.")
+	}
+	cut := since.Add(-clockSkew)
+	q := url.Values{}
+	q.Set("To", to)
+	q.Set("DateCreatedAfter", cut.UTC().AddDate(0, 0, -1).Format(time.DateOnly))
+	q.Set("PageSize", strconv.Itoa(pageSize))
+	next := c.faxes + "?" + q.Encode()
+
+	var best *faxbridge.FaxStatus
+	seen := map[string]bool{}
+	for page := 0; next != ""; page++ {
+		if page == maxPages || seen[next] {
+			return nil, fmt.Errorf("find fax to %s: %w", to, faxbridge.WrapError(faxbridge.EUnavailable,
+				fmt.Errorf("paging stopped after %d pages at %s", page, next), msgUnavailable))
+		}
+		seen[next] = true
+		var l list
+		err := c.retry(ctx, func() error {
+			l = list{}
+			return c.do(ctx, http.MethodGet, next, nil, opList, &l)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("find fax to %s: %w", to, err)
+		}
+		for _, f := range l.Faxes {
+			// A null "to" is trusted to the server's own To filter.
+			if f.Created.IsZero() || f.Created.Before(cut) || (f.To.s != "" && f.To.s != to) {
+				continue
+			}
+			if !sameMedia(f.MediaURL.s, mediaURL) && !sameMedia(f.OriginalMediaURL.s, mediaURL) {
+				continue
+			}
+			if best == nil || f.Created.After(best.CreatedAt) {
+				st := f.status()
+				best = &st
+			}
+		}
+		next, err = c.nextPage(l)
+		if err != nil {
+			return nil, fmt.Errorf("find fax to %s: %w", to, err)
+		}
+	}
+	return best, nil
+}
+
+// nextPage resolves the list's next page against the base URL, refusing one
+// on another host: the request carries our credentials.
+func (c *Client) nextPage(l list) (string, error) {
+	ref := l.NextPageURI.s
+	if ref == "" {
+		ref = l.Meta.NextPageURL.s
+	}
+	if ref == "" {
+		return "", nil
+	}
+	u, err := c.base.Parse(ref)
+	if err != nil || u.Scheme != c.base.Scheme || u.Host != c.base.Host {
+		return "", faxbridge.WrapError(faxbridge.EUnavailable, fmt.Errorf("unusable next page %q", ref), msgUnavailable)
+	}
+	return u.String(), nil
+}
+
+// sameMedia reports whether the provider's media URL got names ours: equal,
+// or equal in scheme, host and path when the provider dropped the query.
+func sameMedia(got, ours string) bool {
+	if got == "" {
+		return false
+	}
+	if got == ours {
+		return true
+	}
+	g, err1 := url.Parse(got)
+	o, err2 := url.Parse(ours)
+	if err1 != nil || err2 != nil || g.RawQuery != "" || g.Path == "" || g.Path == "/" {
+		return false
+	}
+	return strings.EqualFold(g.Scheme, o.Scheme) && strings.EqualFold(g.Host, o.Host) && g.EscapedPath() == o.EscapedPath()
+}
+
+// retry runs a read a few times while it fails with EUnavailable and the
+// wait it asks for is short; longer waits are left to the caller's scheduler.
+func (c *Client) retry(ctx context.Context, call func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := call()
+		if err == nil || faxbridge.ErrorCode(err) != faxbridge.EUnavailable || attempt >= len(c.backoff) {
+			return err
+		}
+		wait := c.backoff[attempt]
+		if ra := faxbridge.RetryAfter(err); ra > 0 {
+			if ra > c.maxWait {
+				return err
+			}
+			wait = max(wait, ra)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// op names the API operation, for the error mapping.
+type op int
+
+const (
+	opSend op = iota
+	opFetch
+	opList
+	opCancel
+)
+
+// do makes one request. A POST sends form as its body, a GET ignores it. A
+// 2xx answer is decoded into out when out is not nil; anything else becomes a
+// *faxbridge.Error.
+func (c *Client) do(ctx context.Context, method, target string, form url.Values, o op, out any) error {
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader(form.Encode())
+	}
+	// wrote tells a failure before the request left us (nothing can have
+	// happened) from one after (SignalWire may have acted on it). A failed
+	// write cannot have delivered a whole request, so it does not count. A
+	// successful one is counted even though the transport flushes its
+	// buffer afterwards: when unsure, assume the request arrived.
+	var wrote atomic.Bool
+	tctx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
+	req, err := http.NewRequestWithContext(tctx, method, target, body)
+	if err != nil {
+		return faxbridge.WrapError(faxbridge.EInternal, err, "The fax request could not be built.")
+	}
+	req.SetBasicAuth(c.cfg.ProjectID, c.cfg.APIToken)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.agent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	mutating := method != http.MethodGet
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return networkError(err, mutating && wrote.Load())
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return statusError(resp, raw, o)
+	}
+	if err == nil && len(raw) > maxBody {
+		err = fmt.Errorf("response body over %d bytes", maxBody)
+	}
+	if err == nil && out != nil {
+		if err = json.Unmarshal(raw, out); err != nil {
+			err = fmt.Errorf("decode %s response: %w", method, err)
+		}
+	}
+	if err != nil {
+		// The provider accepted the request; for a POST we do not know
+		// what it made of it.
+		return networkError(fmt.Errorf("HTTP %d: %w", resp.StatusCode, err), mutating)
+	}
+	return nil
+}
+
+// networkError classifies a failure without a usable answer. ambiguous says
+// the request may have been acted on.
+func networkError(err error, ambiguous bool) error {
+	if ambiguous {
+		return &faxbridge.Error{
+			Code:    faxbridge.EUnavailable,
+			Message: msgUnknownOutcome,
+			Err:     fmt.Errorf("%w: %w", faxbridge.ErrAmbiguous, err),
+		}
+	}
+	return faxbridge.WrapError(faxbridge.EUnavailable, err, msgUnreachable)
+}

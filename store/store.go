@@ -1,0 +1,537 @@
+// Package store keeps faxbridge jobs in SQL: SQLite for a single host (the
+// embedded default) and PostgreSQL for several instances sharing one database.
+// Both speak the same schema and the same queries; a small dialect value holds
+// the few places where they differ.
+//
+// Each job is stored whole as JSON in jobs.data. The other columns of jobs are
+// copies of the fields that queries filter and sort on, rewritten from the Job
+// on every write so they never drift from it. fax_sids maps the SID of every
+// attempt to its job, so a late callback for an earlier attempt still finds it.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// DB is a faxbridge.JobStore over database/sql.
+type DB struct {
+	// wr takes every write transaction. For SQLite it is a single connection:
+	// SQLite admits one writer at a time anyway, and queueing in database/sql
+	// is fairer and cheaper than connections sleeping in SQLite's busy handler.
+	wr *sql.DB
+	// rd serves plain reads. For SQLite it is a separate pool so reads go on
+	// (WAL) while the writer waits for fsync; for PostgreSQL it is wr.
+	rd *sql.DB
+	d  dialect
+}
+
+var _ faxbridge.JobStore = (*DB)(nil)
+
+// dialect is everything that differs between the SQL engines.
+type dialect struct {
+	// dollar selects $1, $2, … placeholders instead of ?.
+	dollar bool
+	// skipLocked ends the claim query so that concurrent claimers pass over
+	// rows another transaction is claiming instead of waiting for them.
+	skipLocked string
+	// migrateLock, run first in the migration transaction, serialises
+	// instances that open the same database at once. SQLite needs none: the
+	// transaction itself starts with BEGIN IMMEDIATE and so holds the write
+	// lock from its first statement.
+	migrateLock string
+	// classify maps a driver error to a code and a sender-safe message, or
+	// reports false when it does not recognise the error.
+	classify func(error) (faxbridge.Code, string, bool)
+	// duplicate reports whether err is a unique-key violation. Only Create
+	// expects one (a job ID already taken); anywhere else it is a bug.
+	duplicate func(error) bool
+}
+
+// q rewrites a query written with ? placeholders for the dialect. The queries
+// in this package never contain a literal question mark.
+func (d dialect) q(query string) string {
+	if !d.dollar {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// migrations are applied in order, each in its own transaction, and recorded
+// in schema_migrations. Never edit one that has shipped: append a new one.
+// The statements are the same for both engines: TEXT holds the JSON in
+// PostgreSQL too, because jsonb refuses the \u0000 escape that encoding/json
+// writes for a NUL in, say, a mail subject, and nothing queries inside data.
+var migrations = [][]string{
+	1: {
+		`CREATE TABLE jobs (
+			id          TEXT PRIMARY KEY,
+			version     BIGINT NOT NULL,
+			state       TEXT NOT NULL,
+			fax_sid     TEXT NOT NULL DEFAULT '',
+			next_at     BIGINT,
+			lease_owner TEXT NOT NULL DEFAULT '',
+			lease_until BIGINT NOT NULL DEFAULT 0,
+			created_at  BIGINT NOT NULL,
+			updated_at  BIGINT NOT NULL,
+			data        TEXT NOT NULL
+		)`,
+		`CREATE INDEX jobs_next_at ON jobs (next_at)`,
+		`CREATE INDEX jobs_state ON jobs (state)`,
+		`CREATE INDEX jobs_created_at ON jobs (created_at)`,
+		`CREATE TABLE fax_sids (
+			sid    TEXT PRIMARY KEY,
+			job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX fax_sids_job_id ON fax_sids (job_id)`,
+	},
+}
+
+// migrate brings the schema up to date. It is idempotent and safe to run from
+// several instances at once.
+func (db *DB) migrate(ctx context.Context) error {
+	for v := 1; v < len(migrations); v++ {
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			if db.d.migrateLock != "" {
+				if _, err := tx.ExecContext(ctx, db.d.migrateLock); err != nil {
+					return fmt.Errorf("lock: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)`); err != nil {
+				return fmt.Errorf("create schema_migrations: %w", err)
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, db.d.q(`SELECT count(*) FROM schema_migrations WHERE version = ?`), v).Scan(&n); err != nil {
+				return fmt.Errorf("read schema_migrations: %w", err)
+			}
+			if n > 0 {
+				return nil
+			}
+			for _, s := range migrations[v] {
+				if _, err := tx.ExecContext(ctx, s); err != nil {
+					return err
+				}
+			}
+			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO schema_migrations (version) VALUES (?)`), v)
+			return err
+		})
+		if err != nil {
+			return db.fail(fmt.Errorf("migration %d: %w", v, err))
+		}
+	}
+	return nil
+}
+
+// Ping reports whether the database answers, for readiness checks.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.wr.PingContext(ctx); err != nil {
+		return db.fail(fmt.Errorf("ping: %w", err))
+	}
+	if db.rd != db.wr {
+		if err := db.rd.PingContext(ctx); err != nil {
+			return db.fail(fmt.Errorf("ping readers: %w", err))
+		}
+	}
+	return nil
+}
+
+// Close closes the connection pools.
+func (db *DB) Close() error {
+	err := db.wr.Close()
+	if db.rd != db.wr {
+		if rerr := db.rd.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// tx runs fn in a write transaction and commits it if fn returns nil.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.wr.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// row is the stored form of one job.
+type row struct {
+	id        string
+	version   int64
+	state     string
+	faxSID    string
+	nextAt    sql.NullInt64
+	createdAt int64
+	updatedAt int64
+	data      string
+	sids      []string
+}
+
+// encode builds the stored form of j as it will be at version v.
+func encode(j *faxbridge.Job, v int64) (row, error) {
+	c := *j
+	c.Version = v
+	data, err := json.Marshal(&c)
+	if err != nil {
+		return row{}, fmt.Errorf("encode job %s: %w", j.ID, err)
+	}
+	r := row{
+		id:        j.ID,
+		version:   v,
+		state:     string(j.State),
+		faxSID:    j.FaxSID,
+		createdAt: millis(j.CreatedAt),
+		updatedAt: millis(j.UpdatedAt),
+		data:      string(data),
+	}
+	if !j.NextAt.IsZero() {
+		r.nextAt = sql.NullInt64{Int64: dueMillis(j.NextAt), Valid: true}
+	}
+	seen := map[string]bool{"": true}
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			r.sids = append(r.sids, s)
+		}
+	}
+	add(j.FaxSID)
+	for _, a := range j.Attempts {
+		add(a.FaxSID)
+	}
+	return r, nil
+}
+
+// decode rebuilds a job from its stored JSON. The version column is the
+// authority for Version; the copy inside data always agrees with it.
+func decode(version int64, data string) (*faxbridge.Job, error) {
+	var j faxbridge.Job
+	if err := json.Unmarshal([]byte(data), &j); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	j.Version = version
+	return &j, nil
+}
+
+// millis is t in Unix milliseconds, 0 for the zero time.
+func millis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// dueMillis rounds t up to the millisecond, so a job is never claimed before
+// its NextAt.
+func dueMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
+}
+
+func (db *DB) writeSIDs(ctx context.Context, tx *sql.Tx, r row) error {
+	for _, s := range r.sids {
+		// A SID belongs to the job that first recorded it; providers never
+		// reuse one, so a clash is left as it is rather than moved.
+		if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO fax_sids (sid, job_id) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING`), s, r.id); err != nil {
+			return fmt.Errorf("record fax sid: %w", err)
+		}
+	}
+	return nil
+}
+
+// Create stores new jobs atomically: all or none. A job whose ID is already
+// stored (or appears twice in jobs) fails the whole batch with EConflict.
+func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
+	rows := make([]row, 0, len(jobs))
+	for _, j := range jobs {
+		if j == nil || j.ID == "" {
+			return faxbridge.Errorf(faxbridge.EInvalid, "a job has no ID")
+		}
+		r, err := encode(j, j.Version)
+		if err != nil {
+			return faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range rows {
+			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
+				(id, version, state, fax_sid, next_at, created_at, updated_at, data)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data)
+			if err != nil {
+				return fmt.Errorf("insert job %s: %w", r.id, err)
+			}
+			if err := db.writeSIDs(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && db.d.duplicate(err) {
+		return faxbridge.WrapError(faxbridge.EConflict, fmt.Errorf("create jobs: %w", err), msgExists)
+	}
+	if err != nil {
+		return db.fail(fmt.Errorf("create jobs: %w", err))
+	}
+	return nil
+}
+
+// Get returns the job or an error with code NotFound.
+func (db *DB) Get(ctx context.Context, id string) (*faxbridge.Job, error) {
+	return db.one(ctx, `SELECT version, data FROM jobs WHERE id = ?`, id)
+}
+
+// GetBySID returns the job whose current or earlier attempt has the fax SID.
+func (db *DB) GetBySID(ctx context.Context, sid string) (*faxbridge.Job, error) {
+	if sid == "" {
+		return nil, faxbridge.Errorf(faxbridge.ENotFound, "no such fax")
+	}
+	return db.one(ctx, `SELECT j.version, j.data FROM fax_sids s JOIN jobs j ON j.id = s.job_id WHERE s.sid = ?`, sid)
+}
+
+func (db *DB) one(ctx context.Context, query string, arg string) (*faxbridge.Job, error) {
+	var (
+		v    int64
+		data string
+	)
+	err := db.rd.QueryRowContext(ctx, db.d.q(query), arg).Scan(&v, &data)
+	if err != nil {
+		return nil, db.fail(fmt.Errorf("get job %s: %w", arg, err))
+	}
+	j, err := decode(v, data)
+	if err != nil {
+		return nil, faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be read")
+	}
+	return j, nil
+}
+
+// Update writes j if its Version still matches the stored one, and then
+// increments j.Version; otherwise it returns EConflict and writes nothing.
+// It also ends any lease on the job: the holder's update is the end of its
+// turn, and the job's NextAt says when the next one is due.
+func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
+	if j == nil || j.ID == "" {
+		return faxbridge.Errorf(faxbridge.EInvalid, "a job has no ID")
+	}
+	r, err := encode(j, j.Version+1)
+	if err != nil {
+		return faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
+	}
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.d.q(`UPDATE jobs SET
+			version = ?, state = ?, fax_sid = ?, next_at = ?, lease_owner = '', lease_until = 0,
+			created_at = ?, updated_at = ?, data = ?
+			WHERE id = ? AND version = ?`),
+			r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.id, j.Version)
+		if err != nil {
+			return fmt.Errorf("update job %s: %w", r.id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("update job %s: %w", r.id, err)
+		}
+		if n == 0 {
+			return db.missingOr(ctx, tx, r.id, faxbridge.Errorf(faxbridge.EConflict, "the job was changed by someone else"))
+		}
+		return db.writeSIDs(ctx, tx, r)
+	})
+	if err != nil {
+		return db.fail(err)
+	}
+	j.Version++
+	return nil
+}
+
+// missingOr returns ENotFound when the job does not exist and err otherwise.
+func (db *DB) missingOr(ctx context.Context, tx *sql.Tx, id string, err error) error {
+	var one int
+	qerr := tx.QueryRowContext(ctx, db.d.q(`SELECT 1 FROM jobs WHERE id = ?`), id).Scan(&one)
+	switch {
+	case qerr == sql.ErrNoRows:
+		return faxbridge.Errorf(faxbridge.ENotFound, "no such job")
+	case qerr != nil:
+		return fmt.Errorf("find job %s: %w", id, qerr)
+	}
+	return err
+}
+
+// Claim leases up to limit jobs whose NextAt is at or before now and that no
+// other worker holds (or whose lease has ended), earliest NextAt first.
+//
+// A claim does not change Version. Fencing a worker whose lease ran out comes
+// from the optimistic check instead: of two workers holding the same version,
+// only the first Update succeeds, so a worker must record its intent with an
+// Update before it acts outside the store.
+func (db *DB) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*faxbridge.Job, error) {
+	if owner == "" {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "a claim needs an owner")
+	}
+	if lease <= 0 {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "a claim needs a positive lease")
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowMs := now.UnixMilli()
+	until := now.Add(lease).UnixMilli()
+	if until <= nowMs {
+		until = math.MaxInt64 // overflowed: an effectively endless lease
+	}
+	var jobs []*faxbridge.Job
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, db.d.q(`SELECT id, version, data FROM jobs
+			WHERE next_at <= ? AND lease_until <= ?
+			ORDER BY next_at, id LIMIT ?`+db.d.skipLocked), nowMs, nowMs, limit)
+		if err != nil {
+			return fmt.Errorf("select due jobs: %w", err)
+		}
+		defer rows.Close()
+		var ids []string
+		for rows.Next() {
+			var (
+				id   string
+				v    int64
+				data string
+			)
+			if err := rows.Scan(&id, &v, &data); err != nil {
+				return fmt.Errorf("scan due job: %w", err)
+			}
+			j, err := decode(v, data)
+			if err != nil {
+				return faxbridge.WrapError(faxbridge.EInternal, err, "a job could not be read")
+			}
+			ids = append(ids, id)
+			jobs = append(jobs, j)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("select due jobs: %w", err)
+		}
+		rows.Close()
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, db.d.q(`UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ?`), owner, until, id); err != nil {
+				return fmt.Errorf("lease job %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, db.fail(fmt.Errorf("claim jobs: %w", err))
+	}
+	return jobs, nil
+}
+
+// Release drops owner's lease on the job so another claim can take it. It
+// does nothing when owner does not hold the lease, and returns ENotFound when
+// there is no such job.
+func (db *DB) Release(ctx context.Context, id, owner string) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.d.q(`UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`), id, owner)
+		if err != nil {
+			return fmt.Errorf("release job %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("release job %s: %w", id, err)
+		}
+		if n == 0 {
+			return db.missingOr(ctx, tx, id, nil)
+		}
+		return nil
+	})
+	if err != nil {
+		return db.fail(err)
+	}
+	return nil
+}
+
+// List returns jobs, newest first.
+func (db *DB) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job, error) {
+	query := `SELECT version, data FROM jobs WHERE 1 = 1`
+	var args []any
+	if f.State != "" {
+		query += ` AND state = ?`
+		args = append(args, string(f.State))
+	}
+	if f.Active {
+		query += ` AND next_at IS NOT NULL`
+	}
+	query += ` ORDER BY created_at DESC, id DESC`
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := db.rd.QueryContext(ctx, db.d.q(query), args...)
+	if err != nil {
+		return nil, db.fail(fmt.Errorf("list jobs: %w", err))
+	}
+	defer rows.Close()
+	var jobs []*faxbridge.Job
+	for rows.Next() {
+		var (
+			v    int64
+			data string
+		)
+		if err := rows.Scan(&v, &data); err != nil {
+			return nil, db.fail(fmt.Errorf("list jobs: %w", err))
+		}
+		j, err := decode(v, data)
+		if err != nil {
+			return nil, faxbridge.WrapError(faxbridge.EInternal, err, "a job could not be read")
+		}
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.fail(fmt.Errorf("list jobs: %w", err))
+	}
+	return jobs, nil
+}
+
+// NextDue returns the earliest time at which Claim can take an active job,
+// or zero if none is active. A job under lease counts from the end of its
+// lease rather than from its NextAt: a worker that sleeps until NextDue would
+// otherwise wake again and again for a job it cannot claim.
+func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
+	var ms sql.NullInt64
+	err := db.rd.QueryRowContext(ctx, `SELECT min(CASE WHEN lease_until > next_at THEN lease_until ELSE next_at END)
+		FROM jobs WHERE next_at IS NOT NULL`).Scan(&ms)
+	if err != nil {
+		return time.Time{}, db.fail(fmt.Errorf("next due job: %w", err))
+	}
+	if !ms.Valid {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(ms.Int64), nil
+}
