@@ -69,6 +69,13 @@ type Recipient struct {
 	Quality     string // "" for the configured default
 }
 
+// Envelope is what the SMTP transaction says about a message.
+type Envelope struct {
+	MailFrom   string // "" for the null sender
+	Recipients []Recipient
+	RemoteAddr string
+}
+
 // DocumentInfo describes one document found in the message, for the report.
 type DocumentInfo struct {
 	Name   string `json:"name"`

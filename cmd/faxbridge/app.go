@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/address"
+	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/faxsend"
+	"github.com/faxbridge/faxbridge/httpd"
+	"github.com/faxbridge/faxbridge/jobs"
+	"github.com/faxbridge/faxbridge/notify"
+	"github.com/faxbridge/faxbridge/smtpd"
+	"github.com/faxbridge/faxbridge/storage"
+	"github.com/faxbridge/faxbridge/store"
+)
+
+// Main wires every package into a running daemon. Tests run it in-process
+// the same way `faxbridge serve` does.
+type Main struct {
+	Config *config.Config
+	Log    *slog.Logger
+	// Notifier, when set, replaces the relay or outbox from the config.
+	Notifier faxbridge.Notifier
+	// ShutdownGrace bounds how long sessions in DATA and steps in flight
+	// may take to finish after a stop signal (default 25s, inside
+	// systemd's default 90s TimeoutStopSec).
+	ShutdownGrace time.Duration
+
+	db       *store.DB
+	blobs    faxbridge.BlobStore
+	ping     func(context.Context) error
+	fax      *faxsend.Client
+	svc      *jobs.Service
+	smtp     *smtpd.Server
+	smtpLn   net.Listener
+	http     *http.Server
+	httpLn   net.Listener
+	closers  []func()
+	closeOne sync.Once
+}
+
+// NewMain returns an unopened Main.
+func NewMain(cfg *config.Config, log *slog.Logger) *Main {
+	return &Main{Config: cfg, Log: log, ShutdownGrace: 25 * time.Second}
+}
+
+// SMTPAddr and HTTPAddr are the bound addresses (useful with port 0).
+func (m *Main) SMTPAddr() string { return addrString(m.smtpLn) }
+func (m *Main) HTTPAddr() string { return addrString(m.httpLn) }
+
+func addrString(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// Service exposes the job service (for the demo and tests).
+func (m *Main) Service() *jobs.Service { return m.svc }
+
+// Store exposes the job store (for tests and operator commands).
+func (m *Main) Store() faxbridge.JobStore { return m.db }
+
+// Open opens the database and storage, and binds the listeners. Nothing is
+// served until Run.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	spool := filepath.Join(cfg.StateDir, "spool")
+	// Spool files left by a crash belong to messages that were never
+	// answered 250; their senders retry.
+	os.RemoveAll(spool)
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return fmt.Errorf("spool directory: %w", err)
+	}
+
+	var err error
+	switch cfg.Database.Driver {
+	case "postgres":
+		m.db, err = store.OpenPostgres(ctx, cfg.Database.DSN)
+	default:
+		path := cfg.Database.DSN
+		if path == "" {
+			path = filepath.Join(cfg.StateDir, "faxbridge.db")
+		}
+		m.db, err = store.OpenSQLite(ctx, path)
+	}
+	if err != nil {
+		return fmt.Errorf("open job database: %w", err)
+	}
+	m.closers = append(m.closers, func() { m.db.Close() })
+
+	var media http.Handler
+	switch cfg.Storage.Backend {
+	case "s3":
+		s := cfg.Storage.S3
+		s3, err := storage.NewS3(ctx, storage.S3Config{
+			Endpoint: s.Endpoint, UseSSL: s.UseSSL, Bucket: s.Bucket, Region: s.Region,
+			AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix, CreateBucket: s.CreateBucket,
+		})
+		if err != nil {
+			return fmt.Errorf("open S3 storage: %w", err)
+		}
+		m.blobs, m.ping = s3, s3.Ping
+	default:
+		dir := cfg.Storage.Local.Dir
+		if dir == "" {
+			dir = filepath.Join(cfg.StateDir, "documents")
+		}
+		secret, err := storage.LoadOrCreateSecret(filepath.Join(cfg.StateDir, "media.key"))
+		if err != nil {
+			return fmt.Errorf("media signing key: %w", err)
+		}
+		local, err := storage.NewLocal(storage.LocalConfig{Dir: dir, PublicURL: cfg.HTTP.PublicURL, Secret: secret})
+		if err != nil {
+			return fmt.Errorf("open local storage: %w", err)
+		}
+		m.blobs, m.ping, media = local, local.Ping, local.Handler()
+	}
+
+	sw := cfg.SignalWire
+	m.fax, err = faxsend.New(faxsend.Config{
+		BaseURL:              sw.APIBaseURL(),
+		ProjectID:            sw.ProjectID,
+		APIToken:             sw.APIToken,
+		SigningKey:           sw.SigningKey,
+		TTL:                  sw.TTL,
+		StoreMedia:           sw.StoreMedia,
+		StatusCallbackMethod: sw.StatusCallbackMethod,
+		StatusCallbackEvents: sw.StatusCallbackEvents,
+		UserAgent:            "faxbridge/" + version,
+	})
+	if err != nil {
+		return fmt.Errorf("SignalWire client: %w", err)
+	}
+
+	notifier := m.Notifier
+	if notifier == nil {
+		if cfg.Mail.Outbox != "" {
+			notifier = &notify.Outbox{Dir: cfg.Mail.Outbox}
+		} else {
+			notifier, err = notify.NewRelay(notify.RelayConfig{
+				Addr: cfg.Mail.Relay, TLS: cfg.Mail.TLS, Username: cfg.Mail.Username, Password: cfg.Mail.Password,
+				HeloName: cfg.SMTP.Hostname, EnvelopeFrom: cfg.Mail.EnvelopeFrom,
+			})
+			if err != nil {
+				return fmt.Errorf("mail relay: %w", err)
+			}
+		}
+	}
+
+	hostname := cfg.SMTP.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	owner, _ := os.Hostname()
+	publicURL := strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
+	w := cfg.Worker
+	m.svc = jobs.New(jobs.Config{
+		Owner:          owner + "/" + faxbridge.NewID()[:8],
+		From:           sw.From,
+		Quality:        sw.Quality,
+		FaxTTL:         time.Duration(sw.TTL) * time.Minute,
+		CallbackURL:    func(id string) string { return publicURL + httpd.CallbackPath + "?job=" + id },
+		SpoolDir:       spool,
+		MaxPages:       cfg.Fax.MaxPages,
+		MaxDocBytes:    cfg.Fax.MaxDocBytes,
+		KeepDocument:   cfg.Storage.KeepDocument,
+		Concurrency:    w.Concurrency,
+		Lease:          w.Lease.Duration,
+		SendTimeout:    w.SendTimeout.Duration,
+		PollAfter:      w.PollAfter.Duration,
+		PollMax:        w.PollMax.Duration,
+		RetryMax:       w.SendRetryMax.Duration,
+		GiveUpAfter:    cfg.GiveUpAfter(),
+		RedialAttempts: w.RedialBusy,
+		RedialSpacing:  w.RedialSpacing.Duration,
+		ReportFrom:     cfg.Mail.From,
+		Hostname:       hostname,
+		ReportRetryFor: cfg.Mail.RetryFor.Duration,
+		Crash:          crashHook(m.Log),
+	}, m.db, m.blobs, m.fax, notifier, m.Log)
+
+	contacts := make([]address.Contact, 0, len(cfg.Contacts))
+	for _, c := range cfg.Contacts {
+		contacts = append(contacts, address.Contact{Name: c.Name, To: c.To, SipAuthUsername: c.SipAuthUsername, SipAuthPassword: c.SipAuthPassword})
+	}
+	book := address.NewBook(cfg.SMTP.Domains, contacts, cfg.SMTP.DefaultRegion)
+	m.smtp = smtpd.New(smtpd.Config{
+		Hostname:        hostname,
+		Trusted:         cfg.SMTP.Trusted,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		MaxSessions:     cfg.SMTP.MaxSessions,
+		MaxLineLength:   cfg.SMTP.MaxLineLength,
+		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
+		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
+	}, backend{book: book, svc: m.svc}, m.Log.With("component", "smtp"))
+
+	m.http = &http.Server{
+		Handler: httpd.Handler(httpd.Config{
+			PublicURL: publicURL,
+			Callbacks: m.fax,
+			Sink:      m.svc,
+			Media:     media,
+			Ready:     m.ready,
+			Log:       m.Log.With("component", "http"),
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+
+	if m.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	if m.smtpLn, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
+		return fmt.Errorf("smtp listener: %w", err)
+	}
+	return nil
+}
+
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.db.Ping(ctx); err != nil {
+		return err
+	}
+	return m.ping(ctx)
+}
+
+// Run serves until ctx is cancelled, then shuts down in order: stop taking
+// mail (letting DATA in progress finish), stop the worker (letting steps in
+// flight finish), stop HTTP, close the stores.
+func (m *Main) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		m.svc.Run(workerCtx)
+	}()
+	go func() {
+		if err := m.http.Serve(m.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	go func() {
+		if err := m.smtp.Serve(m.smtpLn); err != nil {
+			errc <- fmt.Errorf("smtp: %w", err)
+		}
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		m.Log.Info("stopping: no new SMTP sessions; finishing work in flight", "grace", m.ShutdownGrace)
+	case runErr = <-errc:
+		m.Log.Error("a listener failed; stopping", "err", runErr)
+	}
+	deadline, cancel := context.WithTimeout(context.Background(), m.ShutdownGrace)
+	defer cancel()
+	if err := m.smtp.Shutdown(deadline); err != nil {
+		m.Log.Warn("SMTP sessions cut off at the shutdown deadline; their senders will retry", "err", err)
+	}
+	stopWorker()
+	select {
+	case <-workerDone:
+	case <-deadline.Done():
+		m.Log.Warn("worker steps still running at the shutdown deadline; they resume after restart")
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	m.http.Shutdown(hctx)
+	hcancel()
+	m.Close()
+	return runErr
+}
+
+// Close releases everything Open acquired.
+func (m *Main) Close() {
+	m.closeOne.Do(func() {
+		if m.smtpLn != nil {
+			m.smtpLn.Close()
+		}
+		if m.httpLn != nil {
+			m.httpLn.Close()
+		}
+		for i := len(m.closers) - 1; i >= 0; i-- {
+			m.closers[i]()
+		}
+	})
+}
+
+// backend adapts the address book and the job service to smtpd.
+type backend struct {
+	book *address.Book
+	svc  *jobs.Service
+}
+
+func (b backend) Resolve(rcpt string) (faxbridge.Recipient, error) { return b.book.Resolve(rcpt) }
+
+func (b backend) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]string, error) {
+	js, err := b.svc.Accept(ctx, env, r)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(js))
+	for i, j := range js {
+		ids[i] = j.ID
+	}
+	return ids, nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// crashHook makes the process die with SIGKILL at a named step when
+// FAXBRIDGE_CRASH_AT names it. It exists for the crash tests, which prove
+// that every step boundary survives a kill -9; it does nothing unless set.
+func crashHook(log *slog.Logger) func(string) {
+	at := os.Getenv("FAXBRIDGE_CRASH_AT")
+	if at == "" {
+		return nil
+	}
+	steps := map[string]bool{}
+	for _, s := range strings.Split(at, ",") {
+		steps[strings.TrimSpace(s)] = true
+	}
+	log.Warn("crash test hook armed", "steps", at)
+	return func(step string) {
+		if steps[step] {
+			log.Warn("crash test hook: killing the process", "step", step)
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // SIGKILL is not instant; never run past the crash point
+		}
+	}
+}
+
+// notifySystemd tells systemd (Type=notify) about our state; a no-op when not
+// run by systemd.
+func notifySystemd(state string) {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return
+	}
+	if strings.HasPrefix(sock, "@") {
+		sock = "\x00" + sock[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write([]byte(state))
+}

@@ -1,0 +1,252 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/document"
+	"github.com/faxbridge/faxbridge/mailparse"
+)
+
+// stickyReader remembers the first read error, so that an error of the SMTP
+// data stream (message too large, connection lost) is never mistaken for the
+// end of a leniently parsed message.
+type stickyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *stickyReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// Accept reads a message, builds the document to fax, stores it and commits
+// one job per recipient. It returns nil only when every job is durably
+// committed: the caller may then say 250. Any error leaves nothing behind
+// that a worker would act on.
+func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]*faxbridge.Job, error) {
+	if len(env.Recipients) == 0 {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "no valid recipients")
+	}
+	if err := os.MkdirAll(s.cfg.SpoolDir, 0o700); err != nil {
+		return nil, faxbridge.WrapError(faxbridge.EUnavailable, err, "the spool directory is unavailable")
+	}
+	sr := &stickyReader{r: r}
+	msg, perr := mailparse.Parse(sr, mailparse.Options{SpoolDir: s.cfg.SpoolDir})
+	// Read to the end so that a size limit or a broken connection surfaces
+	// as the stream's error, whatever the parser made of the bytes before it.
+	if _, err := io.Copy(io.Discard, sr); err != nil {
+		if msg != nil {
+			msg.Remove()
+		}
+		return nil, err
+	}
+	if sr.err != nil && sr.err != io.EOF {
+		if msg != nil {
+			msg.Remove()
+		}
+		return nil, sr.err
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	defer msg.Remove()
+
+	if msg.IsReport {
+		return nil, faxbridge.Errorf(faxbridge.EBadContent, "delivery reports are not faxed")
+	}
+
+	inputs, skipped := s.pickDocuments(msg)
+	if len(inputs) == 0 {
+		return nil, faxbridge.Errorf(faxbridge.EBadContent, "no PDF document found to fax (%s); attach the document as a PDF", describeFound(msg))
+	}
+	var total int64
+	for _, in := range inputs {
+		total += in.Size
+	}
+	if s.cfg.MaxDocBytes > 0 && total > s.cfg.MaxDocBytes {
+		return nil, faxbridge.Errorf(faxbridge.ETooLarge, "the documents are %s; the limit is %s per fax", humanBytes(total), humanBytes(s.cfg.MaxDocBytes))
+	}
+
+	doc, err := document.Build(ctx, inputs, document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages})
+	if err != nil {
+		return nil, err
+	}
+	// Build may return one of the inputs itself (a single PDF is faxed
+	// byte for byte); msg.Remove cleans those, this cleans a merged file.
+	defer func() {
+		if !isInput(doc.Path, inputs) {
+			os.Remove(doc.Path)
+		}
+	}()
+
+	reportTo := msg.From
+	if reportTo == "" {
+		reportTo = env.MailFrom
+	}
+	if env.MailFrom == "" || (msg.AutoSubmitted != "" && msg.AutoSubmitted != "no") {
+		// RFC 3834: never answer the null sender or automatic mail, or two
+		// robots can mail each other forever.
+		reportTo = ""
+	}
+
+	now := s.now().UTC()
+	jobs := make([]*faxbridge.Job, 0, len(env.Recipients))
+	for _, rcpt := range env.Recipients {
+		quality := rcpt.Quality
+		if quality == "" {
+			quality = s.cfg.Quality
+		}
+		j := &faxbridge.Job{
+			ID:             faxbridge.NewID(),
+			State:          faxbridge.StateQueued,
+			CreatedAt:      now,
+			UpdatedAt:      now,
+			MailFrom:       env.MailFrom,
+			ReportTo:       reportTo,
+			MessageID:      msg.MessageID,
+			Subject:        msg.Subject,
+			RemoteAddr:     env.RemoteAddr,
+			Destination:    rcpt.Destination,
+			From:           s.cfg.From,
+			Quality:        quality,
+			DocumentBytes:  doc.Bytes,
+			DocumentSHA256: doc.SHA256,
+			Pages:          doc.Pages,
+			Documents:      doc.Docs,
+			Skipped:        skipped,
+			KeepDocument:   s.cfg.KeepDocument,
+			NextAt:         now,
+		}
+		// Each job gets its own object under a random key, so that a
+		// document's URL reveals nothing and its cleanup depends on no
+		// other job.
+		j.DocumentKey = j.ID + ".pdf"
+		jobs = append(jobs, j)
+	}
+
+	for _, j := range jobs {
+		if err := s.upload(ctx, j.DocumentKey, doc.Path, doc.Bytes); err != nil {
+			s.discard(jobs)
+			return nil, err
+		}
+	}
+	s.crash("before-commit")
+	if err := s.store.Create(ctx, jobs); err != nil {
+		s.discard(jobs)
+		if c := faxbridge.ErrorCode(err); c != faxbridge.EUnavailable {
+			err = faxbridge.WrapError(faxbridge.EUnavailable, err, "the job could not be stored")
+		}
+		return nil, err
+	}
+	for _, j := range jobs {
+		s.log.Info("job accepted", "job_id", j.ID, "to", j.Destination.To, "pages", j.Pages,
+			"document_bytes", j.DocumentBytes, "document_sha256", j.DocumentSHA256, "remote_addr", env.RemoteAddr)
+	}
+	s.crash("after-commit")
+	s.Wake()
+	return jobs, nil
+}
+
+func (s *Service) upload(ctx context.Context, key, path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return faxbridge.WrapError(faxbridge.EUnavailable, err, "the document could not be read back from the spool")
+	}
+	defer f.Close()
+	s.crash("during-upload")
+	if err := s.blobs.Put(ctx, key, f, size, "application/pdf"); err != nil {
+		if faxbridge.ErrorCode(err) != faxbridge.EUnavailable {
+			err = faxbridge.WrapError(faxbridge.EUnavailable, err, "document storage is unavailable")
+		}
+		return fmt.Errorf("upload %s: %w", key, err)
+	}
+	return nil
+}
+
+// discard removes uploads of a transaction that will not be committed. It
+// is best effort: an object left behind is never referenced by a job.
+func (s *Service) discard(jobs []*faxbridge.Job) {
+	for _, j := range jobs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.blobs.Delete(ctx, j.DocumentKey); err != nil {
+			s.log.Warn("could not remove upload of refused message", "key", j.DocumentKey, "err", err)
+		}
+		cancel()
+	}
+}
+
+// pickDocuments chooses what to fax: every part whose bytes are a PDF, in
+// message order. Other parts are listed with the reason they were not faxed.
+func (s *Service) pickDocuments(msg *mailparse.Message) ([]document.Input, []string) {
+	var in []document.Input
+	var skipped []string
+	for _, p := range msg.Parts {
+		name := partName(p)
+		switch p.Kind {
+		case mailparse.KindPDF:
+			in = append(in, document.Input{Name: p.Name, Kind: string(p.Kind), Path: p.Path, Size: p.Size, SHA256: p.SHA256})
+		case mailparse.KindTIFF, mailparse.KindJPEG, mailparse.KindPNG:
+			skipped = append(skipped, fmt.Sprintf("%s: images are not faxed yet; convert it to PDF", name))
+		default:
+			skipped = append(skipped, fmt.Sprintf("%s: not a document that can be faxed", name))
+		}
+	}
+	return in, skipped
+}
+
+func partName(p mailparse.Part) string {
+	if p.Name != "" {
+		return fmt.Sprintf("%q (%s)", p.Name, p.DeclaredType)
+	}
+	return p.DeclaredType
+}
+
+func describeFound(msg *mailparse.Message) string {
+	if len(msg.Parts) == 0 {
+		if strings.TrimSpace(msg.Text) != "" {
+			return "found only text"
+		}
+		return "found nothing attached"
+	}
+	var names []string
+	for i, p := range msg.Parts {
+		if i == 5 {
+			names = append(names, fmt.Sprintf("and %d more", len(msg.Parts)-5))
+			break
+		}
+		names = append(names, partName(p))
+	}
+	return "found " + strings.Join(names, ", ")
+}
+
+func isInput(path string, inputs []document.Input) bool {
+	for _, in := range inputs {
+		if in.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

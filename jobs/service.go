@@ -1,0 +1,166 @@
+// Package jobs is the application service of faxbridge: it accepts a message
+// into durable jobs, and its worker drives every job from submission to the
+// provider through its outcome to the report and the document cleanup.
+//
+// Every step reads the job from the store, does one outside call, and writes
+// the result back with an optimistic version check, so a crash, a restart, a
+// duplicated callback or a second instance can interrupt any step without
+// losing a fax or sending one twice. The rules that make that true:
+//
+//   - The intent to submit is committed before the provider is called. A job
+//     found in StateSubmitting is reconciled with the provider (FindSent)
+//     before anything is sent again.
+//   - A final job never changes its outcome; late callbacks are ignored.
+//   - The report is marked sent only after the relay accepted it; the report
+//     carries a Message-ID derived from the job, so the rare resend after a
+//     crash in that window is recognisably the same message.
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// Config holds the service's policy. Zero durations take the defaults noted.
+type Config struct {
+	// Owner names this instance in job leases (several instances may share
+	// one database).
+	Owner string
+	// From is the caller ID for faxes; Quality the default quality.
+	From    string
+	Quality string
+	// FaxTTL is how long the provider keeps trying one fax (SignalWire Ttl).
+	FaxTTL time.Duration
+	// CallbackURL returns the status callback URL for a job ("" for none).
+	CallbackURL func(jobID string) string
+
+	SpoolDir     string
+	MaxPages     int
+	MaxDocBytes  int64
+	KeepDocument bool
+
+	Concurrency int           // parallel steps, default 4
+	Lease       time.Duration // how long a claim holds a job, default 2m
+	SendTimeout time.Duration // one provider call, default 60s
+	PollAfter   time.Duration // first poll after submission, default 2m
+	PollMax     time.Duration // longest gap between polls, default 10m
+	RetryMax    time.Duration // longest backoff after a temporary error, default 10m
+	GiveUpAfter time.Duration // no outcome this long after submission: expired, default FaxTTL+2h
+	// RedialAttempts is how many more times a busy or unanswered fax is
+	// tried, RedialSpacing the wait between tries (like a fax machine's redial).
+	RedialAttempts int
+	RedialSpacing  time.Duration
+
+	ReportFrom     string        // From header of reports
+	Hostname       string        // for report Message-IDs
+	ReportRetryFor time.Duration // how long an unavailable relay is retried, default 48h
+
+	// Crash, when set, is called at named step boundaries; crash tests make
+	// it kill the process to prove that every boundary is safe.
+	Crash func(step string)
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	if c.Quality == "" {
+		c.Quality = "fine"
+	}
+	def(&c.FaxTTL, time.Hour)
+	def(&c.Lease, 2*time.Minute)
+	def(&c.SendTimeout, time.Minute)
+	def(&c.PollAfter, 2*time.Minute)
+	def(&c.PollMax, 10*time.Minute)
+	def(&c.RetryMax, 10*time.Minute)
+	def(&c.GiveUpAfter, c.FaxTTL+2*time.Hour)
+	def(&c.RedialSpacing, 5*time.Minute)
+	def(&c.ReportRetryFor, 48*time.Hour)
+	if c.Owner == "" {
+		c.Owner = faxbridge.NewID()
+	}
+}
+
+// Service accepts messages and runs jobs.
+type Service struct {
+	cfg      Config
+	store    faxbridge.JobStore
+	blobs    faxbridge.BlobStore
+	fax      faxbridge.FaxProvider
+	notifier faxbridge.Notifier
+	log      *slog.Logger
+	now      func() time.Time
+	wake     chan struct{}
+}
+
+// New returns a Service. Run starts its worker.
+func New(cfg Config, store faxbridge.JobStore, blobs faxbridge.BlobStore, fax faxbridge.FaxProvider, notifier faxbridge.Notifier, log *slog.Logger) *Service {
+	cfg.defaults()
+	return &Service{
+		cfg:      cfg,
+		store:    store,
+		blobs:    blobs,
+		fax:      fax,
+		notifier: notifier,
+		log:      log,
+		now:      time.Now,
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// Wake makes the worker look for due jobs now instead of at its next timer.
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) crash(step string) {
+	if s.cfg.Crash != nil {
+		s.cfg.Crash(step)
+	}
+}
+
+// backoff returns an exponential delay for the n-th consecutive failure
+// (n >= 1), capped, with ±20% jitter so that many jobs waiting on one outage
+// do not all return at the same instant.
+func backoff(n int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	jitter := time.Duration(float64(d) * (rand.Float64()*0.4 - 0.2))
+	return d + jitter
+}
+
+// retryDelay is the wait after a temporary error: the other side's
+// Retry-After when it gave one, otherwise exponential backoff.
+func (s *Service) retryDelay(err error, n int) time.Duration {
+	if ra := faxbridge.RetryAfter(err); ra > 0 {
+		if ra > s.cfg.RetryMax*6 {
+			ra = s.cfg.RetryMax * 6
+		}
+		return ra
+	}
+	return backoff(n, 5*time.Second, s.cfg.RetryMax)
+}
+
+// ctxFor bounds one outside call. Steps run on a context that shutdown does
+// not cancel: abandoning a provider call half-way is what creates ambiguous
+// submissions, so a started call is allowed to finish within its timeout.
+func (s *Service) ctxFor(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
+}
