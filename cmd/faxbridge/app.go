@@ -34,6 +34,9 @@ type Main struct {
 	Log    *slog.Logger
 	// Notifier, when set, replaces the relay or outbox from the config.
 	Notifier faxbridge.Notifier
+	// SMTPListener and HTTPListener, when set, are used instead of
+	// listening on the configured addresses (tests pass port-0 listeners).
+	SMTPListener, HTTPListener net.Listener
 	// ShutdownGrace bounds how long sessions in DATA and steps in flight
 	// may take to finish after a stop signal (default 25s, inside
 	// systemd's default 90s TimeoutStopSec).
@@ -228,11 +231,16 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 	}
 
-	if m.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-		return fmt.Errorf("http listener: %w", err)
+	m.httpLn, m.smtpLn = m.HTTPListener, m.SMTPListener
+	if m.httpLn == nil {
+		if m.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
 	}
-	if m.smtpLn, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
-		return fmt.Errorf("smtp listener: %w", err)
+	if m.smtpLn == nil {
+		if m.smtpLn, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
+			return fmt.Errorf("smtp listener: %w", err)
+		}
 	}
 	return nil
 }

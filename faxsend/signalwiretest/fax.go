@@ -2,6 +2,7 @@ package signalwiretest
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -239,6 +240,28 @@ var pageObject = regexp.MustCompile(`/Type\s*/Page\b`)
 // CountPages counts the page objects of a PDF the cheap way: /Type /Page
 // but not /Pages. Pages hidden in compressed object streams are not seen,
 // so it never answers less than 1.
+//
+// Page objects may sit inside compressed object streams (PDF 1.5+, as PDF
+// libraries write merged files), so Flate streams are inflated and searched
+// too. Content streams never contain "/Type /Page", so they add nothing.
 func CountPages(pdf []byte) int {
-	return max(len(pageObject.FindAllIndex(pdf, -1)), 1)
+	n := len(pageObject.FindAllIndex(pdf, -1))
+	for _, loc := range streamStart.FindAllIndex(pdf, -1) {
+		body := pdf[loc[1]:]
+		if end := bytes.Index(body, []byte("endstream")); end >= 0 {
+			body = body[:end]
+		}
+		zr, err := zlib.NewReader(bytes.NewReader(body))
+		if err != nil {
+			continue
+		}
+		// Bounded: a hostile document cannot make the simulator inflate
+		// gigabytes.
+		inflated, _ := io.ReadAll(io.LimitReader(zr, 16<<20))
+		zr.Close()
+		n += len(pageObject.FindAllIndex(inflated, -1))
+	}
+	return max(n, 1)
 }
+
+var streamStart = regexp.MustCompile(`stream\r?\n`)

@@ -1,0 +1,583 @@
+package main
+
+// In-process tests of the whole daemon as `faxbridge serve` wires it: real
+// SMTP, SQLite, local storage and HTTP callbacks, against the SignalWire
+// simulator. They need no outside program; the e2e suite repeats the key
+// paths with the real binary, MinIO, Mailpit and real mail clients.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/faxsend/signalwiretest"
+	"github.com/faxbridge/faxbridge/httpd"
+)
+
+// recorder is a Notifier that hands every report to the test and can be
+// told to fail first.
+type recorder struct {
+	mu      sync.Mutex
+	reports []faxbridge.Report
+	failN   int // fail this many calls with EUnavailable first
+	calls   int
+	ch      chan faxbridge.Report
+}
+
+func (r *recorder) Notify(ctx context.Context, rep faxbridge.Report) error {
+	r.mu.Lock()
+	r.calls++
+	if r.failN > 0 {
+		r.failN--
+		r.mu.Unlock()
+		return faxbridge.Errorf(faxbridge.EUnavailable, "the mail relay is unavailable")
+	}
+	cp := *rep.Job
+	rep.Job = &cp
+	r.reports = append(r.reports, rep)
+	r.mu.Unlock()
+	r.ch <- rep
+	return nil
+}
+
+type harness struct {
+	t       *testing.T
+	m       *Main
+	sim     *signalwiretest.Server
+	rec     *recorder
+	cfg     *config.Config
+	smtp    string
+	public  string
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+const (
+	testProject = "test-project"
+	testToken   = "test-token"
+	testKey     = "PSK_test"
+)
+
+func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
+	t.Helper()
+	sim, err := signalwiretest.Start(signalwiretest.Config{
+		ProjectID: testProject, APIToken: testToken, SigningKey: testKey,
+		StepDelay: 5 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	h := &harness{t: t, sim: sim, rec: &recorder{ch: make(chan faxbridge.Report, 100)}}
+	h.startWith(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", mutate)
+	return h
+}
+
+func (h *harness) startWith(dir, smtpAddr, httpAddr string, mutate func(*config.Config)) {
+	t := h.t
+	smtpLn, err := net.Listen("tcp", smtpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLn, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := demoConfig(dir, smtpLn.Addr().String(), httpLn.Addr().String(), h.sim.URL(), testToken, testKey)
+	cfg.SignalWire.ProjectID = testProject
+	// Reports go to the recorder (Main.Notifier); the outbox is unused.
+	cfg.Worker.PollAfter = config.Duration{Duration: 2 * time.Second}
+	cfg.Worker.PollMax = config.Duration{Duration: 2 * time.Second}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if p := cfg.Check(); len(p) > 0 {
+		t.Fatal(p)
+	}
+	h.cfg = cfg
+	h.smtp = smtpLn.Addr().String()
+	h.public = cfg.HTTP.PublicURL
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m := NewMain(cfg, log)
+	m.Notifier = h.rec
+	m.SMTPListener, m.HTTPListener = smtpLn, httpLn
+	m.ShutdownGrace = 5 * time.Second
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.m, h.stop, h.stopped = m, cancel, make(chan struct{})
+	go func() {
+		defer close(h.stopped)
+		m.Run(ctx)
+	}()
+	t.Cleanup(h.shutdown)
+}
+
+func (h *harness) shutdown() {
+	h.stop()
+	<-h.stopped
+}
+
+// restart starts a new daemon on the state and addresses of the stopped
+// one: the public URL in stored media URLs must stay valid, as it does in a
+// real deployment.
+func (h *harness) restart() {
+	dir := strings.TrimSuffix(h.cfg.StateDir, "/state")
+	worker := h.cfg.Worker
+	h.startWith(dir, h.smtp, strings.TrimPrefix(h.public, "http://"), func(c *config.Config) { c.Worker = worker })
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+type attachment struct {
+	name, ctype, disposition string
+	data                     []byte
+}
+
+// message builds a MIME message with a text body and attachments.
+func message(from, subject string, atts ...attachment) []byte {
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fmt.Fprintf(&b, "From: %s\r\nTo: fax@fax.example.com\r\nSubject: %s\r\nMessage-ID: <%d@test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n",
+		from, subject, time.Now().UnixNano(), mw.Boundary())
+	w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}})
+	io.WriteString(w, "Please fax the attached.\r\n")
+	for _, a := range atts {
+		disp := a.disposition
+		if disp == "" {
+			disp = "attachment"
+		}
+		w, _ := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {a.ctype},
+			"Content-Disposition":       {fmt.Sprintf("%s; filename=%q", disp, a.name)},
+			"Content-Transfer-Encoding": {"base64"},
+		})
+		enc := base64.StdEncoding.EncodeToString(a.data)
+		for len(enc) > 76 {
+			io.WriteString(w, enc[:76]+"\r\n")
+			enc = enc[76:]
+		}
+		io.WriteString(w, enc+"\r\n")
+	}
+	mw.Close()
+	return b.Bytes()
+}
+
+func pdf(t *testing.T, name string) []byte {
+	t.Helper()
+	if name == "sample.pdf" {
+		return samplePDF
+	}
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// send delivers msg over SMTP and returns the reply to the first failing
+// command, or nil for a 250.
+func (h *harness) send(from string, rcpts []string, msg []byte) error {
+	c, err := smtp.Dial(h.smtp)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func (h *harness) waitReport() faxbridge.Report {
+	h.t.Helper()
+	select {
+	case r := <-h.rec.ch:
+		return r
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("no report within 30s")
+	}
+	return faxbridge.Report{}
+}
+
+// noMoreReports checks that no further report arrives once the simulator is
+// idle and the daemon has had time to act on anything left.
+func (h *harness) noMoreReports() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.sim.WaitIdle(ctx)
+	select {
+	case r := <-h.rec.ch:
+		h.t.Errorf("unexpected second report: %s", r.Job.Outcome)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+func TestDeliveredFaxEndToEnd(t *testing.T) {
+	h := newHarness(t, nil)
+	doc := pdf(t, "sample.pdf")
+	if err := h.send("sender@example.com", []string{"15551234567@fax.example.com"}, message("Alice <alice@example.com>", "contract", attachment{"contract.pdf", "application/pdf", "", doc})); err != nil {
+		t.Fatal(err)
+	}
+	rep := h.waitReport()
+	j := rep.Job
+	if j.Outcome != "delivered" || j.ReportTo != "alice@example.com" || j.NumPages != 1 || j.Duration == 0 {
+		t.Errorf("job = outcome %q report_to %q pages %d duration %d", j.Outcome, j.ReportTo, j.NumPages, j.Duration)
+	}
+	creates := h.sim.Creates()
+	if len(creates) != 1 {
+		t.Fatalf("%d fax creates, want 1", len(creates))
+	}
+	f := creates[0].Form
+	for k, want := range map[string]string{"To": "+15551234567", "From": "+15550100000", "Quality": "fine", "Ttl": "60", "StatusCallbackMethod": "POST"} {
+		if got := f.Get(k); got != want {
+			t.Errorf("create %s = %q, want %q", k, got, want)
+		}
+	}
+	if cb := f.Get("StatusCallback"); !strings.HasPrefix(cb, h.public+httpd.CallbackPath+"?job="+j.ID) {
+		t.Errorf("StatusCallback = %q", cb)
+	}
+	sum := sha256.Sum256(doc)
+	if m := creates[0].Media; m.SHA256 != hex.EncodeToString(sum[:]) || m.ContentType != "application/pdf" || m.Status != 200 {
+		t.Errorf("media fetched = %+v, want the PDF's exact bytes", m)
+	}
+	h.noMoreReports()
+	// The document is gone once the fax is final.
+	resp, err := http.Get(f.Get("MediaUrl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("media after completion: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestTwoPDFsOneFax(t *testing.T) {
+	h := newHarness(t, nil)
+	msg := message("a@example.com", "two", attachment{"one.pdf", "application/pdf", "", pdf(t, "sample.pdf")},
+		attachment{"two.pdf", "application/octet-stream", "inline", pdf(t, "two-pages.pdf")})
+	if err := h.send("a@example.com", []string{"+15551234567@fax.example.com", "15557654321@fax.example.com"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		j := h.waitReport().Job
+		seen[j.Destination.To] = true
+		if j.Pages != 3 || j.NumPages != 3 || len(j.Documents) != 2 {
+			t.Errorf("job to %s: pages %d, provider pages %d, documents %d; want 3, 3, 2", j.Destination.To, j.Pages, j.NumPages, len(j.Documents))
+		}
+	}
+	if !seen["+15551234567"] || !seen["+15557654321"] || len(h.sim.Creates()) != 2 {
+		t.Errorf("recipients %v, creates %d", seen, len(h.sim.Creates()))
+	}
+	h.noMoreReports()
+}
+
+func TestRefusedMessages(t *testing.T) {
+	h := newHarness(t, nil)
+	good := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
+	tests := []struct {
+		name   string
+		rcpt   string
+		msg    []byte
+		code   int
+		enh    smtp.EnhancedCode
+		phrase string
+	}{
+		{"no PDF", "15551234567@fax.example.com", message("a@example.com", "s"), 554, smtp.EnhancedCode{5, 6, 0}, "no PDF"},
+		{"encrypted", "15551234567@fax.example.com", message("a@example.com", "s", attachment{"locked.pdf", "application/pdf", "", pdf(t, "encrypted.pdf")}), 554, smtp.EnhancedCode{5, 6, 0}, "locked.pdf"},
+		{"broken", "15551234567@fax.example.com", message("a@example.com", "s", attachment{"cut.pdf", "application/pdf", "", pdf(t, "sample.pdf")[:600]}), 554, smtp.EnhancedCode{5, 6, 0}, "cut.pdf"},
+		{"other domain", "15551234567@example.org", good, 550, smtp.EnhancedCode{5, 7, 1}, "relay"},
+		{"malformed number", "12@fax.example.com", good, 553, smtp.EnhancedCode{5, 1, 3}, "12"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := h.send("a@example.com", []string{tt.rcpt}, tt.msg)
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) {
+				t.Fatalf("got %v, want an SMTP refusal", err)
+			}
+			if se.Code != tt.code || se.EnhancedCode != tt.enh || !strings.Contains(se.Message, tt.phrase) {
+				t.Errorf("got %d %v %q, want %d %v containing %q", se.Code, se.EnhancedCode, se.Message, tt.code, tt.enh, tt.phrase)
+			}
+		})
+	}
+	if n := len(h.sim.Creates()); n != 0 {
+		t.Errorf("%d faxes sent for refused messages", n)
+	}
+}
+
+func TestLostCallbacksArePolled(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(signalwiretest.Faults{DropAllCallbacks: true})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || j.Polls == 0 {
+		t.Errorf("outcome %q after %d polls; want delivered by polling", j.Outcome, j.Polls)
+	}
+	h.noMoreReports()
+}
+
+func TestDuplicatedReorderedCallbacksOneReport(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.SignalWire.StatusCallbackEvents = []string{"initiated", "ringing", "answered", "completed"}
+	})
+	h.sim.SetFaults(signalwiretest.Faults{DuplicateCallbacks: true, ReorderCallbacks: true})
+	for i := 0; i < 3; i++ {
+		if err := h.send("a@example.com", []string{fmt.Sprintf("1555123456%d@fax.example.com", i)}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if j := h.waitReport().Job; j.Outcome != "delivered" {
+			t.Errorf("outcome %q", j.Outcome)
+		}
+	}
+	h.noMoreReports()
+	if n := len(h.sim.Creates()); n != 3 {
+		t.Errorf("%d creates, want 3", n)
+	}
+}
+
+func TestProviderErrorsRetriedThenSent(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(signalwiretest.Faults{CreateErrors: []signalwiretest.HTTPError{
+		{Status: 429, Code: 20429, Message: "Too Many Requests", RetryAfter: "1"},
+		{Status: 503, Code: 20504, Message: "Service Unavailable"},
+	}})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || len(j.Attempts) != 1 {
+		t.Errorf("outcome %q with %d attempts; want delivered after invisible retries", j.Outcome, len(j.Attempts))
+	}
+	ok := 0
+	for _, c := range h.sim.Creates() {
+		if c.Answer == 200 {
+			ok++
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d successful creates, want exactly 1", ok)
+	}
+	h.noMoreReports()
+}
+
+func TestAmbiguousSubmissionIsReconciled(t *testing.T) {
+	h := newHarness(t, nil)
+	// The fax is created but the answer is lost: the daemon must find it
+	// instead of sending it again.
+	h.sim.SetFaults(signalwiretest.Faults{CreateErrors: []signalwiretest.HTTPError{{Accept: true, Reset: true}}})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" {
+		t.Errorf("outcome %q", j.Outcome)
+	}
+	if n := len(h.sim.Creates()); n != 1 {
+		t.Errorf("%d fax creates after an ambiguous answer; want exactly 1", n)
+	}
+	h.noMoreReports()
+}
+
+func TestPermanentRefusalReported(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(signalwiretest.Faults{CreateErrors: []signalwiretest.HTTPError{{Status: 400, Code: 21211, Message: "Invalid 'To' Phone Number"}}})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != faxbridge.OutcomeRejected || j.Reason == "" || strings.Contains(j.Reason, "21211") {
+		t.Errorf("outcome %q reason %q; want rejected with a plain reason", j.Outcome, j.Reason)
+	}
+	h.noMoreReports()
+}
+
+func TestBusyRedialAndResolutionRetry(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Worker.RedialBusy = 2
+		c.Worker.RedialSpacing = config.Duration{Duration: 50 * time.Millisecond}
+	})
+	var mu sync.Mutex
+	tries := map[string]int{}
+	h.sim.SetFaults(signalwiretest.Faults{Outcome: func(f signalwiretest.Fax) signalwiretest.Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[f.To]++
+		switch f.To {
+		case "+15550000001": // always busy
+			return signalwiretest.Outcome{Status: "busy"}
+		case "+15550000002": // cannot take fine resolution
+			if f.Quality != "standard" {
+				return signalwiretest.Outcome{Status: "failed", ErrorCode: "34005", ErrorMessage: "Far end cannot receive at the resolution of the image"}
+			}
+		}
+		return signalwiretest.Outcome{}
+	}})
+	msg := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
+	if err := h.send("a@example.com", []string{"15550000001@fax.example.com", "15550000002@fax.example.com"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		j := h.waitReport().Job
+		switch j.Destination.To {
+		case "+15550000001":
+			if j.Outcome != "busy" || len(j.Attempts) != 3 || j.Reason == "" {
+				t.Errorf("busy line: outcome %q after %d attempts, reason %q; want busy after 3", j.Outcome, len(j.Attempts), j.Reason)
+			}
+		case "+15550000002":
+			if j.Outcome != "delivered" || len(j.Attempts) != 2 || j.Attempts[1].Quality != "standard" {
+				t.Errorf("resolution: outcome %q attempts %+v", j.Outcome, j.Attempts)
+			}
+		}
+	}
+	h.noMoreReports()
+}
+
+func TestRelayDownReportRetriedOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	h.rec.mu.Lock()
+	h.rec.failN = 2
+	h.rec.mu.Unlock()
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	// Backoff after a relay failure starts at 30s; that is too slow for a
+	// unit test, so check the state and then wake the job by hand.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		js, _ := h.m.Store().List(context.Background(), faxbridge.JobFilter{})
+		if len(js) == 1 && js[0].ReportState == faxbridge.ReportPending && js[0].ReportTries > 0 {
+			j := js[0]
+			j.NextAt = time.Now()
+			if err := h.m.Store().Update(context.Background(), j); err == nil {
+				h.m.Service().Wake()
+				if j.ReportTries >= 2 {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("report never retried")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" {
+		t.Errorf("outcome %q", j.Outcome)
+	}
+	h.noMoreReports()
+}
+
+func TestUnsignedCallbackRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	form := url.Values{"FaxSid": {"x"}, "FaxStatus": {"delivered"}}
+	for _, sig := range []string{"", "bm90IGEgc2lnbmF0dXJl"} {
+		req, _ := http.NewRequest("POST", h.public+httpd.CallbackPath+"?job=x", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if sig != "" {
+			req.Header.Set("X-SignalWire-Signature", sig)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("signature %q: status %d, want 403", sig, resp.StatusCode)
+		}
+	}
+	// Correctly signed, but for a fax we never sent: 404, nothing revealed.
+	u := h.public + httpd.CallbackPath + "?job=x"
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-SignalWire-Signature", signalwiretest.Sign(testKey, u, form))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown fax: status %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestRestartResumesAcceptedJob(t *testing.T) {
+	h := newHarness(t, nil)
+	// The provider is down when the message arrives; the daemon stops
+	// before the fax is sent and a new one sends it exactly once.
+	h.sim.SetFaults(signalwiretest.Faults{DownUntil: time.Now().Add(time.Hour), DownMode: signalwiretest.Down503})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	h.shutdown()
+	h.sim.SetFaults(signalwiretest.Faults{})
+	h.restart()
+	// Make the queued job due now instead of after its backoff.
+	js, err := h.m.Store().List(context.Background(), faxbridge.JobFilter{})
+	if err != nil || len(js) != 1 {
+		t.Fatalf("jobs after restart: %d, %v", len(js), err)
+	}
+	js[0].NextAt = time.Now()
+	if err := h.m.Store().Update(context.Background(), js[0]); err != nil {
+		t.Fatal(err)
+	}
+	h.m.Service().Wake()
+	if j := h.waitReport().Job; j.Outcome != "delivered" {
+		t.Errorf("outcome %q", j.Outcome)
+	}
+	h.noMoreReports()
+	ok := 0
+	for _, c := range h.sim.Creates() {
+		if c.Answer == 200 {
+			ok++
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d faxes created, want 1", ok)
+	}
+}

@@ -1,0 +1,324 @@
+// Package document turns the documents found in a message into the one PDF
+// a fax provider fetches: it validates each, counts pages, refuses what
+// cannot be faxed with a sentence the sender can act on, and merges several
+// into one file. PDF handling is pdfcpu's.
+package document
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	faxbridge "github.com/faxbridge/faxbridge"
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
+)
+
+// Input is one document to fax, as the message walk found it.
+type Input struct {
+	Name   string // the attachment's file name, for messages to the sender
+	Kind   string // "pdf" (later "tiff", "jpeg", "png")
+	Path   string
+	Size   int64
+	SHA256 string // hex; checked against the bytes when set
+}
+
+// Result is the file to fax. Build creates it in Options.TempDir and the
+// caller owns (and removes) it, also when it is a byte copy of one input.
+type Result struct {
+	Path   string
+	Pages  int
+	Bytes  int64
+	SHA256 string
+	Docs   []faxbridge.DocumentInfo
+}
+
+// Options for Build.
+type Options struct {
+	TempDir  string // "" for the system temp dir
+	MaxPages int    // 0 = unlimited
+}
+
+// doc is one input after inspection.
+type doc struct {
+	in        Input
+	pages     int
+	encrypted bool   // owner-password-only: opens without a password
+	path      string // the PDF to merge: in.Path, or a converted/decrypted copy
+}
+
+// Build validates the inputs, in order, and produces the file to fax. One
+// PDF is passed through byte for byte: the provider must fax exactly what
+// the sender sent. Several are merged into a new PDF.
+//
+// A PDF with a user (open) password is refused: neither we nor the
+// provider can render it. One encrypted with only an owner password opens
+// without a password in every viewer, and pdfcpu reads it the same way, so
+// it is accepted: passed through as sent, or decrypted for a merge (the
+// owner password only restricts editing, which a fax does not need).
+//
+// Errors the sender can fix carry code EBadContent or ETooLarge and say
+// which attachment and what to do; others are internal.
+func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err error) {
+	if len(inputs) == 0 {
+		return nil, faxbridge.Errorf(faxbridge.EBadContent, "no PDF, TIFF or image attachment was found")
+	}
+	var temps []string // intermediate files, removed on return
+	defer func() {
+		for _, p := range temps {
+			_ = os.Remove(p)
+		}
+	}()
+	docs := make([]doc, 0, len(inputs))
+	total := 0
+	for _, in := range inputs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		var d doc
+		switch in.Kind {
+		case "pdf":
+			d, err = inspect(in)
+		default:
+			// Images need a conversion to PDF pages; until then say so.
+			return nil, faxbridge.Errorf(faxbridge.EBadContent,
+				"attachment %q is a %s image, which cannot be faxed yet; send it as a PDF", in.Name, strings.ToUpper(in.Kind))
+		}
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+		total += d.pages
+	}
+	if opt.MaxPages > 0 && total > opt.MaxPages {
+		return nil, faxbridge.Errorf(faxbridge.ETooLarge,
+			"the documents have %d pages; the limit is %d pages per fax", total, opt.MaxPages)
+	}
+
+	res = &Result{Pages: total}
+	for _, d := range docs {
+		res.Docs = append(res.Docs, faxbridge.DocumentInfo{
+			Name: d.in.Name, Type: d.in.Kind, Bytes: d.in.Size, Pages: d.pages, SHA256: d.in.SHA256,
+		})
+	}
+	out, err := os.CreateTemp(opt.TempDir, "fax-*.pdf")
+	if err != nil {
+		return nil, fmt.Errorf("build: create output: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = out.Close()
+			_ = os.Remove(out.Name())
+		}
+	}()
+
+	if len(docs) == 1 && docs[0].path == docs[0].in.Path {
+		n, sum, err := copyFile(out, docs[0].in.Path)
+		if err != nil {
+			return nil, fmt.Errorf("build: copy %s: %w", docs[0].in.Path, err)
+		}
+		if want := docs[0].in.SHA256; want != "" && !strings.EqualFold(want, sum) {
+			return nil, fmt.Errorf("build: %s changed on disk: sha256 %s, expected %s", docs[0].in.Path, sum, want)
+		}
+		res.Bytes, res.SHA256 = n, sum
+		res.Docs[0].Bytes, res.Docs[0].SHA256 = n, sum
+	} else {
+		for i := range docs {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("build: %w", err)
+			}
+			if !docs[i].encrypted {
+				continue
+			}
+			// pdfcpu refuses to merge an encrypted file, even one that opens
+			// without a password; such a file may be rewritten without its
+			// encryption (which is all its owner password protects).
+			p, err := decrypt(docs[i].path, opt.TempDir)
+			if err != nil {
+				return nil, damaged(docs[i].in.Name, err)
+			}
+			temps = append(temps, p)
+			docs[i].path = p
+		}
+		if err := merge(out, docs); err != nil {
+			return nil, err
+		}
+		if err := out.Sync(); err != nil {
+			return nil, fmt.Errorf("build: write output: %w", err)
+		}
+		if res.Bytes, res.SHA256, err = hashFile(out.Name()); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		// A merge that loses pages must not be faxed as if complete.
+		if n, err := PageCount(out.Name()); err != nil || n != total {
+			return nil, fmt.Errorf("build: merged PDF has %d pages, expected %d: %v", n, total, err)
+		}
+		for i := range res.Docs {
+			if res.Docs[i].SHA256 == "" {
+				if n, sum, err := hashFile(docs[i].in.Path); err == nil {
+					res.Docs[i].Bytes, res.Docs[i].SHA256 = n, sum
+				}
+			}
+		}
+	}
+	if err := out.Close(); err != nil {
+		return nil, fmt.Errorf("build: close output: %w", err)
+	}
+	res.Path = out.Name()
+	return res, nil
+}
+
+// PageCount reads and validates the PDF at path and returns its pages. A
+// PDF that cannot be read is an EBadContent error naming the file.
+func PageCount(path string) (int, error) {
+	d, err := inspect(Input{Name: baseName(path), Kind: "pdf", Path: path})
+	return d.pages, err
+}
+
+// config is pdfcpu's default configuration, built here because
+// model.NewDefaultConfiguration installs a configuration directory (fonts,
+// certificates) under the user's home on first use.
+func config(cmd model.CommandMode) *model.Configuration {
+	return &model.Configuration{
+		Cmd:                       cmd,
+		Version:                   model.VersionStr,
+		Reader15:                  true,
+		ValidationMode:            model.ValidationRelaxed,
+		UnsupportedResourcePolicy: model.UnsupportedResourceSkip,
+		Eol:                       types.EolLF,
+		WriteObjectStream:         true,
+		WriteXRefStream:           true,
+		EncryptUsingAES:           true,
+		EncryptKeyLength:          256,
+		Permissions:               model.PermissionsPrint,
+		TimestampFormat:           "2006-01-02 15:04",
+		DateFormat:                "2006-01-02",
+		// Optimising a merge (font and image deduplication) costs memory and
+		// time; the provider rasterises pages anyway.
+		Optimize:              false,
+		OptimizeBeforeWriting: false,
+		Offline:               true, // never fetch certificates or revocation lists
+		Limits:                model.DefaultResourceLimits(),
+	}
+}
+
+// inspect reads and validates one PDF.
+func inspect(in Input) (d doc, err error) {
+	d = doc{in: in, path: in.Path}
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return d, fmt.Errorf("open %s: %w", in.Path, err)
+	}
+	defer f.Close()
+	defer func() {
+		// pdfcpu has panicked on hostile input before; a panic is damage.
+		if p := recover(); p != nil {
+			err = damaged(in.Name, fmt.Errorf("pdfcpu panic: %v", p))
+		}
+	}()
+	pc, err := api.ReadAndValidate(f, config(model.VALIDATE))
+	if err != nil {
+		return d, classify(in.Name, err)
+	}
+	if pc.PageCount < 1 {
+		return d, damaged(in.Name, errors.New("no pages"))
+	}
+	d.pages = pc.PageCount
+	d.encrypted = pc.Encrypt != nil
+	return d, nil
+}
+
+func classify(name string, err error) error {
+	switch {
+	case errors.Is(err, pdfcpu.ErrWrongPassword):
+		return faxbridge.WrapError(faxbridge.EBadContent, err,
+			"attachment %q is password-protected; send it without a password", name)
+	case strings.Contains(strings.ToLower(err.Error()), "encrypt"):
+		// pdfcpu reports unsupported encryption schemes without a sentinel.
+		return faxbridge.WrapError(faxbridge.EBadContent, err,
+			"attachment %q is encrypted in a way that cannot be read; send it without a password or encryption", name)
+	}
+	return damaged(name, err)
+}
+
+func damaged(name string, err error) error {
+	return faxbridge.WrapError(faxbridge.EBadContent, err,
+		"attachment %q is damaged or incomplete and cannot be faxed; export it again and resend", name)
+}
+
+// decrypt writes an unencrypted copy of an owner-password-only PDF.
+func decrypt(path, dir string) (string, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, "decrypted-*.pdf")
+	if err != nil {
+		return "", err
+	}
+	err = api.Decrypt(in, out, config(model.DECRYPT))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}
+
+// merge writes docs, in order, into out.
+func merge(out *os.File, docs []doc) (err error) {
+	files := make([]io.ReadSeeker, 0, len(docs))
+	for _, d := range docs {
+		f, err := os.Open(d.path)
+		if err != nil {
+			return fmt.Errorf("merge: open %s: %w", d.path, err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = faxbridge.WrapError(faxbridge.EBadContent, fmt.Errorf("pdfcpu panic: %v", p),
+				"the documents could not be combined into one fax; send them as one PDF")
+		}
+	}()
+	if err := api.MergeRaw(files, out, false, config(model.MERGECREATE)); err != nil {
+		// Each input validated alone, so this is a combination pdfcpu cannot
+		// write (such as PDF 2.0 after 1.x): the sender can merge them.
+		return faxbridge.WrapError(faxbridge.EBadContent, err,
+			"the documents could not be combined into one fax; send them as one PDF")
+	}
+	return nil
+}
+
+func copyFile(dst io.Writer, path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(dst, h), f)
+	return n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+func hashFile(path string) (int64, string, error) {
+	return copyFile(io.Discard, path)
+}
+
+func baseName(path string) string {
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
