@@ -220,6 +220,10 @@ type FaxProvider interface {
 	// URL is mediaURL: the reconciliation after a crash in mid-submission. It
 	// returns (nil, nil) when the provider has no such fax.
 	FindSent(ctx context.Context, to string, since time.Time, mediaURL string) (*FaxStatus, error)
+	// ListSent returns every fax to `to` created at or after `since`,
+	// newest first: the fallback of reconciliation when the provider
+	// reports its own copy of the media rather than our URL.
+	ListSent(ctx context.Context, to string, since time.Time) ([]FaxStatus, error)
 }
 
 // BlobStore keeps documents where the fax provider can fetch them.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -239,6 +240,40 @@ func (c *Client) FindSent(ctx context.Context, to string, since time.Time, media
 	if to == "" || mediaURL == "" {
 		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number or document link was given.")
 	}
+	var best *faxbridge.FaxStatus
+	err := c.list(ctx, to, since, func(f fax) {
+		if !sameMedia(f.MediaURL.s, mediaURL) && !sameMedia(f.OriginalMediaURL.s, mediaURL) {
+			return
+		}
+		if best == nil || f.Created.After(best.CreatedAt) {
+			st := f.status()
+			best = &st
+		}
+	})
+	return best, err
+}
+
+// ListSent returns every fax to `to` created at or after since (less a
+// minute for clock skew), newest first. The worker uses it when FindSent
+// finds nothing because the provider reports its own copy of the media
+// instead of our URL.
+func (c *Client) ListSent(ctx context.Context, to string, since time.Time) ([]faxbridge.FaxStatus, error) {
+	if to == "" {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number was given.")
+	}
+	var out []faxbridge.FaxStatus
+	err := c.list(ctx, to, since, func(f fax) { out = append(out, f.status()) })
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out, nil
+}
+
+// list pages through the faxes to `to` created since (less clock skew) and
+// calls visit for each one that really matches, whatever the server's
+// filters did.
+func (c *Client) list(ctx context.Context, to string, since time.Time, visit func(fax)) error {
 	cut := since.Add(-clockSkew)
 	q := url.Values{}
 	q.Set("To", to)
@@ -246,11 +281,10 @@ func (c *Client) FindSent(ctx context.Context, to string, since time.Time, media
 	q.Set("PageSize", strconv.Itoa(pageSize))
 	next := c.faxes + "?" + q.Encode()
 
-	var best *faxbridge.FaxStatus
 	seen := map[string]bool{}
 	for page := 0; next != ""; page++ {
 		if page == maxPages || seen[next] {
-			return nil, fmt.Errorf("find fax to %s: %w", to, faxbridge.WrapError(faxbridge.EUnavailable,
+			return fmt.Errorf("find fax to %s: %w", to, faxbridge.WrapError(faxbridge.EUnavailable,
 				fmt.Errorf("paging stopped after %d pages at %s", page, next), msgUnavailable))
 		}
 		seen[next] = true
@@ -260,27 +294,21 @@ func (c *Client) FindSent(ctx context.Context, to string, since time.Time, media
 			return c.do(ctx, http.MethodGet, next, nil, opList, &l)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("find fax to %s: %w", to, err)
+			return fmt.Errorf("find fax to %s: %w", to, err)
 		}
 		for _, f := range l.Faxes {
 			// A null "to" is trusted to the server's own To filter.
 			if f.Created.IsZero() || f.Created.Before(cut) || (f.To.s != "" && f.To.s != to) {
 				continue
 			}
-			if !sameMedia(f.MediaURL.s, mediaURL) && !sameMedia(f.OriginalMediaURL.s, mediaURL) {
-				continue
-			}
-			if best == nil || f.Created.After(best.CreatedAt) {
-				st := f.status()
-				best = &st
-			}
+			visit(f)
 		}
 		next, err = c.nextPage(l)
 		if err != nil {
-			return nil, fmt.Errorf("find fax to %s: %w", to, err)
+			return fmt.Errorf("find fax to %s: %w", to, err)
 		}
 	}
-	return best, nil
+	return nil
 }
 
 // nextPage resolves the list's next page against the base URL, refusing one

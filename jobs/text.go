@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"net/url"
 	"strings"
 	"time"
 )
@@ -20,4 +21,15 @@ func roundDuration(d time.Duration) string {
 		return d.Round(time.Minute).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// sameHost reports whether two URLs are served by the same scheme and host:
+// a media URL on our own storage host belongs to one of our jobs.
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || ua.Host == "" {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }

@@ -236,6 +236,9 @@ func (s *Service) adopt(ctx context.Context, j *faxbridge.Job, st faxbridge.FaxS
 func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	cctx, cancel := s.ctxFor(ctx)
 	st, err := s.fax.FindSent(cctx, j.Destination.To, j.IntentAt, j.MediaURL)
+	if err == nil && st == nil {
+		st, err = s.findUnclaimed(cctx, j)
+	}
 	cancel()
 	log := s.log.With("job_id", j.ID)
 	if err != nil {
@@ -251,6 +254,33 @@ func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	j.State = faxbridge.StateQueued
 	j.NextAt = s.now()
 	return s.update(ctx, j)
+}
+
+// findUnclaimed is reconciliation's fallback for a provider that reports
+// its own copy of the media instead of our URL: a fax to the same number,
+// created in the window of our submission, that serves media from somewhere
+// other than our storage and that no job of ours knows. The oldest such fax
+// is ours; two jobs to one number caught in the same window each adopt one.
+func (s *Service) findUnclaimed(ctx context.Context, j *faxbridge.Job) (*faxbridge.FaxStatus, error) {
+	cands, err := s.fax.ListSent(ctx, j.Destination.To, j.IntentAt)
+	if err != nil {
+		return nil, err
+	}
+	until := j.IntentAt.Add(s.cfg.SendTimeout + time.Minute)
+	for i := len(cands) - 1; i >= 0; i-- { // oldest first
+		c := cands[i]
+		if c.CreatedAt.After(until) || sameHost(c.MediaURL, j.MediaURL) {
+			continue
+		}
+		if _, err := s.store.GetBySID(ctx, c.SID); faxbridge.ErrorCode(err) != faxbridge.ENotFound {
+			if err != nil {
+				return nil, err
+			}
+			continue // another job's fax
+		}
+		return &c, nil
+	}
+	return nil, nil
 }
 
 // poll asks the provider for a fax whose final callback has not come.

@@ -581,3 +581,32 @@ func TestRestartResumesAcceptedJob(t *testing.T) {
 		t.Errorf("%d faxes created, want 1", ok)
 	}
 }
+
+// SignalWire may report its own copy of the media in media_url rather than
+// the URL we sent; reconciliation must still find the fax and not send it
+// twice, also with a second job to the same number in flight.
+func TestAmbiguousSubmissionWithHostedMedia(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(signalwiretest.Faults{
+		HostedMediaURL: true,
+		CreateErrors:   []signalwiretest.HTTPError{{Accept: true, Reset: true}, {Accept: true, Reset: true}},
+	})
+	msg := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
+	for i := 0; i < 2; i++ {
+		if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sids := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		j := h.waitReport().Job
+		if j.Outcome != "delivered" {
+			t.Errorf("outcome %q", j.Outcome)
+		}
+		sids[j.FaxSID] = true
+	}
+	if n := len(h.sim.Creates()); n != 2 || len(sids) != 2 {
+		t.Errorf("%d fax creates for 2 jobs with %d distinct SIDs; want 2 and 2", n, len(sids))
+	}
+	h.noMoreReports()
+}
