@@ -80,17 +80,17 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		return nil, faxbridge.Errorf(faxbridge.ETooLarge, "the documents are %s; the limit is %s per fax", humanBytes(total), humanBytes(s.cfg.MaxDocBytes))
 	}
 
+	select {
+	case s.builds <- struct{}{}:
+	case <-ctx.Done():
+		return nil, faxbridge.WrapError(faxbridge.EUnavailable, ctx.Err(), "the server is busy")
+	}
 	doc, err := document.Build(ctx, inputs, document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages})
+	<-s.builds
 	if err != nil {
 		return nil, err
 	}
-	// Build may return one of the inputs itself (a single PDF is faxed
-	// byte for byte); msg.Remove cleans those, this cleans a merged file.
-	defer func() {
-		if !isInput(doc.Path, inputs) {
-			os.Remove(doc.Path)
-		}
-	}()
+	defer os.Remove(doc.Path) // Build's result is always a file of our own
 
 	reportTo := msg.From
 	if reportTo == "" {
@@ -193,12 +193,17 @@ func (s *Service) discard(jobs []*faxbridge.Job) {
 func (s *Service) pickDocuments(msg *mailparse.Message) ([]document.Input, []string) {
 	var in []document.Input
 	var skipped []string
+	seen := map[string]bool{}
 	for _, p := range msg.Parts {
 		name := partName(p)
-		switch p.Kind {
-		case mailparse.KindPDF:
+		switch {
+		case p.Kind == mailparse.KindPDF && seen[p.SHA256]:
+			// A forwarded message often carries the same attachment again.
+			skipped = append(skipped, fmt.Sprintf("%s: the same document is already in the fax", name))
+		case p.Kind == mailparse.KindPDF:
+			seen[p.SHA256] = true
 			in = append(in, document.Input{Name: p.Name, Kind: string(p.Kind), Path: p.Path, Size: p.Size, SHA256: p.SHA256})
-		case mailparse.KindTIFF, mailparse.KindJPEG, mailparse.KindPNG:
+		case p.Kind == mailparse.KindTIFF || p.Kind == mailparse.KindJPEG || p.Kind == mailparse.KindPNG:
 			skipped = append(skipped, fmt.Sprintf("%s: images are not faxed yet; convert it to PDF", name))
 		default:
 			skipped = append(skipped, fmt.Sprintf("%s: not a document that can be faxed", name))
@@ -230,15 +235,6 @@ func describeFound(msg *mailparse.Message) string {
 		names = append(names, partName(p))
 	}
 	return "found " + strings.Join(names, ", ")
-}
-
-func isInput(path string, inputs []document.Input) bool {
-	for _, in := range inputs {
-		if in.Path == path {
-			return true
-		}
-	}
-	return false
 }
 
 func humanBytes(n int64) string {

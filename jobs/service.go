@@ -20,6 +20,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -42,6 +43,11 @@ type Config struct {
 	MaxPages     int
 	MaxDocBytes  int64
 	KeepDocument bool
+	// MaxBuilds bounds how many messages are validated and merged at once:
+	// the PDF library holds a document in memory while it checks it, so
+	// this, with the document size limit, bounds memory however many SMTP
+	// sessions deliver at the same time. Default: the number of CPUs.
+	MaxBuilds int
 
 	Concurrency int           // parallel steps, default 4
 	Lease       time.Duration // how long a claim holds a job, default 2m
@@ -73,6 +79,9 @@ func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 4
 	}
+	if c.MaxBuilds <= 0 {
+		c.MaxBuilds = runtime.NumCPU()
+	}
 	if c.Quality == "" {
 		c.Quality = "fine"
 	}
@@ -100,6 +109,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	wake     chan struct{}
+	builds   chan struct{}
 }
 
 // New returns a Service. Run starts its worker.
@@ -114,6 +124,7 @@ func New(cfg Config, store faxbridge.JobStore, blobs faxbridge.BlobStore, fax fa
 		log:      log,
 		now:      time.Now,
 		wake:     make(chan struct{}, 1),
+		builds:   make(chan struct{}, cfg.MaxBuilds),
 	}
 }
 
