@@ -457,7 +457,9 @@ func (s *Service) finishUp(ctx context.Context, j *faxbridge.Job) error {
 			j.ReportState = faxbridge.ReportSent
 			j.ReportSentAt = now.UTC()
 			log.Info("report sent", "outcome", j.Outcome)
-		case faxbridge.Temporary(err) && now.Before(j.ReportDeadline):
+		// A refused relay login is retried too: it is a configuration
+		// problem an operator can fix before the deadline.
+		case (faxbridge.Temporary(err) || faxbridge.ErrorCode(err) == faxbridge.EUnauthorized) && now.Before(j.ReportDeadline):
 			j.ReportTries++
 			log.Warn("report not delivered yet; will retry", "err", err, "tries", j.ReportTries)
 			later(now.Add(backoff(j.ReportTries, 30*time.Second, 30*time.Minute)))

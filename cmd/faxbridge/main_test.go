@@ -610,3 +610,20 @@ func TestAmbiguousSubmissionWithHostedMedia(t *testing.T) {
 	}
 	h.noMoreReports()
 }
+
+func TestGetCallbacksAndTwilioHeader(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.SignalWire.StatusCallbackMethod = "GET" })
+	h.sim.SetFaults(signalwiretest.Faults{TwilioSignatureHeader: true})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || j.Polls != 0 {
+		t.Errorf("outcome %q after %d polls; want delivered by the GET callback", j.Outcome, j.Polls)
+	}
+	for _, cb := range h.sim.Callbacks() {
+		if cb.Method != "GET" || cb.Code != 200 {
+			t.Errorf("callback %s answered %d", cb.Method, cb.Code)
+		}
+	}
+}
