@@ -4,6 +4,7 @@
 //	faxbridge serve -config FILE         run the daemon
 //	faxbridge demo [-dir DIR]            run everything on this machine, no outside service
 //	faxbridge check-config -config FILE  list every problem in a config file
+//	faxbridge jobs -config FILE list|show|retry|cancel
 //	faxbridge version                    print the version
 package main
 
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "jobs":
+		return cmdJobs(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "faxbridge", version)
 		return 0
@@ -57,6 +60,7 @@ func usage(w io.Writer) {
   faxbridge demo [-dir DIR]            run a self-contained demo (local storage, SQLite,
                                        built-in SignalWire simulator, reports to an outbox)
   faxbridge check-config -config FILE  check a configuration file and list every problem
+  faxbridge jobs -config FILE list|show|retry|cancel   inspect and steer jobs
   faxbridge version                    print the version
 `)
 }

@@ -627,3 +627,41 @@ func TestGetCallbacksAndTwilioHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestOperatorListAndCancel(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(signalwiretest.Faults{DownUntil: time.Now().Add(time.Hour), DownMode: signalwiretest.Down503})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var js []*faxbridge.Job
+	for i := 0; i < 200; i++ { // wait (bounded) for the first failed submission
+		js, _ = h.m.Store().List(ctx, faxbridge.JobFilter{})
+		if len(js) == 1 && js[0].SendErrors > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(js) != 1 || js[0].State != faxbridge.StateQueued || js[0].LastError == "" {
+		t.Fatalf("job while the provider is down: %+v", js)
+	}
+	var out bytes.Buffer
+	if code := jobsList(ctx, h.m.Store(), nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), js[0].ID) || !strings.Contains(out.String(), "queued") {
+		t.Errorf("list exit %d:\n%s", code, out.String())
+	}
+	j, err := adminService(h.cfg, h.m.Store()).Cancel(ctx, js[0].ID)
+	if err != nil || j.Outcome != faxbridge.OutcomeCanceled {
+		t.Fatalf("cancel: %v %+v", err, j)
+	}
+	h.m.Service().Wake()
+	if rep := h.waitReport().Job; rep.Outcome != faxbridge.OutcomeCanceled || rep.Reason == "" {
+		t.Errorf("report outcome %q reason %q", rep.Outcome, rep.Reason)
+	}
+	if _, err := adminService(h.cfg, h.m.Store()).Cancel(ctx, js[0].ID); faxbridge.ErrorCode(err) != faxbridge.EInvalid {
+		t.Errorf("second cancel: %v", err)
+	}
+	if n := len(h.sim.Creates()); n != 0 {
+		t.Errorf("%d faxes created for a canceled job", n)
+	}
+}

@@ -1,0 +1,77 @@
+package jobs
+
+import (
+	"context"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// Canceler is implemented by providers that can withdraw a fax they have
+// not started to send.
+type Canceler interface {
+	Cancel(ctx context.Context, sid string) error
+}
+
+// RetryNow makes a job's pending step (submission, poll, report or cleanup)
+// due immediately instead of after its backoff. It is what an operator does
+// after fixing the cause of a retry (a relay password, a provider outage).
+func (s *Service) RetryNow(ctx context.Context, id string) (*faxbridge.Job, error) {
+	return s.modify(ctx, id, func(j *faxbridge.Job) error {
+		if j.NextAt.IsZero() {
+			return faxbridge.Errorf(faxbridge.EInvalid, "job %s has nothing left to do (outcome %s, report %s)", j.ID, j.Outcome, j.ReportState)
+		}
+		j.NextAt = s.now()
+		return nil
+	})
+}
+
+// Cancel stops a job. A job not yet submitted finishes as canceled at once;
+// a fax the provider holds is withdrawn through the provider (possible only
+// while it is still queued there), and its final callback or poll then
+// settles the job.
+func (s *Service) Cancel(ctx context.Context, id string) (*faxbridge.Job, error) {
+	j, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch j.State {
+	case faxbridge.StateQueued:
+		return s.modify(ctx, id, func(j *faxbridge.Job) error {
+			if j.State != faxbridge.StateQueued {
+				return faxbridge.Errorf(faxbridge.EConflict, "job %s changed state to %s; try again", j.ID, j.State)
+			}
+			s.finish(j, faxbridge.OutcomeCanceled, "The fax was canceled by the gateway's operator before it was sent.")
+			return nil
+		})
+	case faxbridge.StateSending:
+		c, ok := s.fax.(Canceler)
+		if !ok {
+			return nil, faxbridge.Errorf(faxbridge.EInvalid, "the fax provider cannot cancel faxes")
+		}
+		if err := c.Cancel(ctx, j.FaxSID); err != nil {
+			return nil, err
+		}
+		return s.RetryNow(ctx, id) // poll now to record the cancellation
+	case faxbridge.StateSubmitting:
+		return nil, faxbridge.Errorf(faxbridge.EConflict, "job %s is being submitted right now; try again in a minute", j.ID)
+	}
+	return nil, faxbridge.Errorf(faxbridge.EInvalid, "job %s is already finished (%s)", j.ID, j.Outcome)
+}
+
+func (s *Service) modify(ctx context.Context, id string, change func(*faxbridge.Job) error) (*faxbridge.Job, error) {
+	for try := 0; try < 5; try++ {
+		j, err := s.store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(j); err != nil {
+			return nil, err
+		}
+		err = s.update(ctx, j)
+		if faxbridge.ErrorCode(err) == faxbridge.EConflict {
+			continue
+		}
+		return j, err
+	}
+	return nil, faxbridge.Errorf(faxbridge.EUnavailable, "job %s is busy; try again", id)
+}
