@@ -115,6 +115,7 @@ type Mail struct {
 	EnvelopeFrom string   `toml:"envelope_from"`
 	Outbox       string   `toml:"outbox"` // write reports as .eml files here instead of relaying
 	RetryFor     Duration `toml:"retry_for"`
+	RetryAfter   Duration `toml:"retry_after"`
 }
 
 type Fax struct {
@@ -181,7 +182,7 @@ func Defaults() Config {
 		},
 		Storage:  Storage{Backend: "local"},
 		Database: Database{Driver: "sqlite"},
-		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}},
+		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}, RetryAfter: Duration{30 * time.Second}},
 		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20},
 		Worker: Worker{
 			Concurrency:   4,

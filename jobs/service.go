@@ -61,6 +61,10 @@ type Config struct {
 	RedialAttempts int
 	RedialSpacing  time.Duration
 
+	// FollowUpRetry is the first wait before a failed report or cleanup is
+	// tried again (doubling up to 30m), default 30s.
+	FollowUpRetry time.Duration
+
 	ReportFrom     string        // From header of reports
 	Hostname       string        // for report Message-IDs
 	ReportRetryFor time.Duration // how long an unavailable relay is retried, default 48h
@@ -94,6 +98,7 @@ func (c *Config) defaults() {
 	def(&c.GiveUpAfter, c.FaxTTL+2*time.Hour)
 	def(&c.RedialSpacing, 5*time.Minute)
 	def(&c.ReportRetryFor, 48*time.Hour)
+	def(&c.FollowUpRetry, 30*time.Second)
 	if c.Owner == "" {
 		c.Owner = faxbridge.NewID()
 	}

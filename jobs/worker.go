@@ -440,7 +440,7 @@ func (s *Service) finishUp(ctx context.Context, j *faxbridge.Job) error {
 			if err != nil {
 				j.CleanupTries++
 				log.Warn("document cleanup failed; will retry", "err", err, "tries", j.CleanupTries)
-				later(now.Add(backoff(j.CleanupTries, 30*time.Second, time.Hour)))
+				later(now.Add(backoff(j.CleanupTries, s.cfg.FollowUpRetry, time.Hour)))
 			} else {
 				j.CleanedAt = now.UTC()
 			}
@@ -462,7 +462,7 @@ func (s *Service) finishUp(ctx context.Context, j *faxbridge.Job) error {
 		case (faxbridge.Temporary(err) || faxbridge.ErrorCode(err) == faxbridge.EUnauthorized) && now.Before(j.ReportDeadline):
 			j.ReportTries++
 			log.Warn("report not delivered yet; will retry", "err", err, "tries", j.ReportTries)
-			later(now.Add(backoff(j.ReportTries, 30*time.Second, 30*time.Minute)))
+			later(now.Add(backoff(j.ReportTries, s.cfg.FollowUpRetry, 30*time.Minute)))
 		default:
 			j.ReportState = faxbridge.ReportAbandoned
 			log.Error("report abandoned", "err", err, "tries", j.ReportTries+1)

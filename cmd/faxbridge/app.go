@@ -196,6 +196,7 @@ func (m *Main) Open(ctx context.Context) error {
 		ReportFrom:     cfg.Mail.From,
 		Hostname:       hostname,
 		ReportRetryFor: cfg.Mail.RetryFor.Duration,
+		FollowUpRetry:  cfg.Mail.RetryAfter.Duration,
 		Crash:          crashHook(m.Log),
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 

@@ -51,7 +51,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", "faxbridge-demo", "directory for the demo's state, documents and outbox")
 	smtpAddr := fs.String("smtp", "127.0.0.1:2525", "SMTP listen address")
-	httpAddr := fs.String("http", "127.0.0.1:8025", "HTTP listen address (callbacks and media)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address (callbacks and media)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -37,18 +37,21 @@ import (
 // recorder is a Notifier that hands every report to the test and can be
 // told to fail first.
 type recorder struct {
-	mu      sync.Mutex
-	reports []faxbridge.Report
-	failN   int // fail this many calls with EUnavailable first
-	calls   int
-	ch      chan faxbridge.Report
+	mu        sync.Mutex
+	reports   []faxbridge.Report
+	failN     int // fail this many calls with EUnavailable first
+	failEvery int // and then every failEvery-th call
+	calls     int
+	ch        chan faxbridge.Report
 }
 
 func (r *recorder) Notify(ctx context.Context, rep faxbridge.Report) error {
 	r.mu.Lock()
 	r.calls++
-	if r.failN > 0 {
-		r.failN--
+	if r.failN > 0 || (r.failEvery > 0 && r.calls%r.failEvery == 0) {
+		if r.failN > 0 {
+			r.failN--
+		}
 		r.mu.Unlock()
 		return faxbridge.Errorf(faxbridge.EUnavailable, "the mail relay is unavailable")
 	}
@@ -479,38 +482,23 @@ func TestBusyRedialAndResolutionRetry(t *testing.T) {
 }
 
 func TestRelayDownReportRetriedOnce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, func(c *config.Config) { c.Mail.RetryAfter = config.Duration{Duration: 50 * time.Millisecond} })
 	h.rec.mu.Lock()
-	h.rec.failN = 2
+	h.rec.failN = 3
 	h.rec.mu.Unlock()
 	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
 		t.Fatal(err)
 	}
-	// Backoff after a relay failure starts at 30s; that is too slow for a
-	// unit test, so check the state and then wake the job by hand.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		js, _ := h.m.Store().List(context.Background(), faxbridge.JobFilter{})
-		if len(js) == 1 && js[0].ReportState == faxbridge.ReportPending && js[0].ReportTries > 0 {
-			j := js[0]
-			j.NextAt = time.Now()
-			if err := h.m.Store().Update(context.Background(), j); err == nil {
-				h.m.Service().Wake()
-				if j.ReportTries >= 2 {
-					break
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("report never retried")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	j := h.waitReport().Job
-	if j.Outcome != "delivered" {
-		t.Errorf("outcome %q", j.Outcome)
+	if j.Outcome != "delivered" || j.ReportTries != 3 {
+		t.Errorf("outcome %q after %d failed report tries; want delivered after 3", j.Outcome, j.ReportTries)
 	}
 	h.noMoreReports()
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	if h.rec.calls != 4 || len(h.rec.reports) != 1 {
+		t.Errorf("%d relay calls, %d reports; want 4 and 1", h.rec.calls, len(h.rec.reports))
+	}
 }
 
 func TestUnsignedCallbackRefused(t *testing.T) {
