@@ -235,6 +235,9 @@ type BlobStore interface {
 	URL(ctx context.Context, key string, ttl time.Duration) (string, error)
 	// Delete removes the object; deleting a missing object is not an error.
 	Delete(ctx context.Context, key string) error
+	// List returns the keys of objects last written before `before`. The
+	// janitor uses it to find uploads whose message was never committed.
+	List(ctx context.Context, before time.Time) ([]string, error)
 }
 
 // JobFilter selects jobs for listing.

@@ -136,7 +136,7 @@ func (b *Book) Number(s string) (string, error) {
 		num, err := phonenumbers.Parse(c, region)
 		if err != nil {
 			if firstErr == nil {
-				firstErr = faxbridge.Errorf(faxbridge.EBadAddress, "%q is not a fax number: %s", clip(raw), strings.ToLower(err.Error()))
+				firstErr = faxbridge.Errorf(faxbridge.EBadAddress, "%q is not a fax number; use the number with its country code, e.g. 15551234567", clip(raw))
 			}
 			continue
 		}

@@ -140,6 +140,7 @@ type Worker struct {
 	GiveUpAfter   Duration `toml:"give_up_after"`
 	RedialBusy    int      `toml:"redial_attempts"`
 	RedialSpacing Duration `toml:"redial_spacing"`
+	OrphanAge     Duration `toml:"orphan_age"`
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in TOML.
@@ -194,6 +195,7 @@ func Defaults() Config {
 			GiveUpAfter:   Duration{0}, // derived from ttl when zero
 			RedialBusy:    0,
 			RedialSpacing: Duration{5 * time.Minute},
+			OrphanAge:     Duration{time.Hour},
 		},
 	}
 }

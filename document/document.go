@@ -1,7 +1,9 @@
 // Package document turns the documents found in a message into the one PDF
-// a fax provider fetches: it validates each, counts pages, refuses what
-// cannot be faxed with a sentence the sender can act on, and merges several
-// into one file. PDF handling is pdfcpu's.
+// a fax provider fetches: it validates each, converts images (TIFF, JPEG,
+// PNG) to pages of the fax's paper size, renders a cover page from the
+// message text, counts pages, refuses what cannot be faxed with a sentence
+// the sender can act on, and merges everything into one file. PDF handling
+// is pdfcpu's.
 package document
 
 import (
@@ -24,7 +26,7 @@ import (
 // Input is one document to fax, as the message walk found it.
 type Input struct {
 	Name   string // the attachment's file name, for messages to the sender
-	Kind   string // "pdf" (later "tiff", "jpeg", "png")
+	Kind   string // "pdf", "tiff", "jpeg" or "png"; the bytes win when they disagree
 	Path   string
 	Size   int64
 	SHA256 string // hex; checked against the bytes when set
@@ -33,30 +35,62 @@ type Input struct {
 // Result is the file to fax. Build creates it in Options.TempDir and the
 // caller owns (and removes) it, also when it is a byte copy of one input.
 type Result struct {
-	Path   string
-	Pages  int
-	Bytes  int64
-	SHA256 string
-	Docs   []faxbridge.DocumentInfo
+	Path       string
+	Pages      int // all pages, the cover's included
+	CoverPages int // pages of the cover, first in the file; 0 without one
+	Bytes      int64
+	SHA256     string
+	Docs       []faxbridge.DocumentInfo // the inputs, in order; not the cover
 }
 
-// Options for Build.
+// Defaults of Options.
+const (
+	DefaultMaxCoverPages  = 3
+	DefaultMaxImagePixels = 25_000_000
+)
+
+// Options for Build (and Cover).
 type Options struct {
 	TempDir  string // "" for the system temp dir
-	MaxPages int    // 0 = unlimited
+	MaxPages int    // pages per fax, the cover's included; 0 = unlimited
+	// MaxBytes limits the documents as sent (the sum of Input.Size) and
+	// the file to fax; 0 = unlimited.
+	MaxBytes int64
+	// Paper is the page size for images and the cover: "letter" (the
+	// default) or "a4". PaperFor picks one by country. PDFs keep theirs.
+	Paper string
+	// MaxImagePixels bounds one image (or TIFF page), because converting
+	// holds its pixels in memory: measured peaks are about 13 bytes per
+	// pixel for a colour PNG, 3 for a JPEG (decoded once to check it) and
+	// a bilevel TIFF page. 0 for DefaultMaxImagePixels (25 megapixels:
+	// 24-megapixel photos and 400-dpi page scans fit).
+	MaxImagePixels int
+	// Cover, when set, puts a cover page (see Cover) before the documents,
+	// with CoverInfo.Pages set to their page count. Build renders it even
+	// without inputs: a message of text alone faxes its cover.
+	Cover         *CoverInfo
+	MaxCoverPages int // 0 for DefaultMaxCoverPages
 }
 
 // doc is one input after inspection.
 type doc struct {
 	in        Input
+	kind      string // from the bytes
 	pages     int
-	encrypted bool   // owner-password-only: opens without a password
-	path      string // the PDF to merge: in.Path, or a converted/decrypted copy
+	encrypted bool      // owner-password-only: opens without a password
+	pics      []picture // images: one per page
+	path      string    // the PDF to merge: in.Path, or a converted/decrypted copy
 }
 
-// Build validates the inputs, in order, and produces the file to fax. One
-// PDF is passed through byte for byte: the provider must fax exactly what
-// the sender sent. Several are merged into a new PDF.
+// Build validates the inputs, in order, and produces the file to fax:
+// the cover (when Options.Cover is set), then every page of every input.
+// One PDF alone is passed through byte for byte: the provider must fax
+// exactly what the sender sent. Images become pages of Options.Paper (see
+// place). Anything else is merged into a new PDF.
+//
+// Each input is identified by its bytes; Input.Kind only names what the
+// message claimed. Limits are checked from headers before anything is
+// converted: the bytes sent, the pixels of each image, the pages.
 //
 // A PDF with a user (open) password is refused: neither we nor the
 // provider can render it. One encrypted with only an owner password opens
@@ -67,8 +101,24 @@ type doc struct {
 // Errors the sender can fix carry code EBadContent or ETooLarge and say
 // which attachment and what to do; others are internal.
 func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err error) {
-	if len(inputs) == 0 {
+	if len(inputs) == 0 && opt.Cover == nil {
 		return nil, faxbridge.Errorf(faxbridge.EBadContent, "no PDF, TIFF or image attachment was found")
+	}
+	if _, err := paper(opt.Paper); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	if opt.MaxImagePixels <= 0 {
+		opt.MaxImagePixels = DefaultMaxImagePixels
+	}
+	if opt.MaxBytes > 0 {
+		var sent int64
+		for _, in := range inputs {
+			sent += in.Size
+		}
+		if sent > opt.MaxBytes {
+			return nil, faxbridge.Errorf(faxbridge.ETooLarge,
+				"the documents are %s; the limit is %s per fax", humanBytes(sent), humanBytes(opt.MaxBytes))
+		}
 	}
 	var temps []string // intermediate files, removed on return
 	defer func() {
@@ -82,15 +132,7 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("build: %w", err)
 		}
-		var d doc
-		switch in.Kind {
-		case "pdf":
-			d, err = inspect(in)
-		default:
-			// Images need a conversion to PDF pages; until then say so.
-			return nil, faxbridge.Errorf(faxbridge.EBadContent,
-				"attachment %q is a %s image, which cannot be faxed yet; send it as a PDF", in.Name, strings.ToUpper(in.Kind))
-		}
+		d, err := identify(in, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -102,10 +144,43 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 			"the documents have %d pages; the limit is %d pages per fax", total, opt.MaxPages)
 	}
 
-	res = &Result{Pages: total}
+	var cover string
+	res = &Result{}
+	if opt.Cover != nil {
+		c := *opt.Cover
+		c.Pages = total
+		cover, res.CoverPages, err = Cover(c, opt)
+		if err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		temps = append(temps, cover)
+		if opt.MaxPages > 0 && total+res.CoverPages > opt.MaxPages {
+			return nil, faxbridge.Errorf(faxbridge.ETooLarge,
+				"the fax would have %d pages with its cover page; the limit is %d pages per fax", total+res.CoverPages, opt.MaxPages)
+		}
+	}
+	res.Pages = total + res.CoverPages
+	for i := range docs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("build: %w", err)
+		}
+		if docs[i].pics == nil {
+			continue
+		}
+		p, err := convert(ctx, docs[i].in, docs[i].kind, docs[i].pics, opt)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("build: %w", ctx.Err())
+			}
+			return nil, imageError(docs[i].in.Name, docs[i].kind, err)
+		}
+		temps = append(temps, p)
+		docs[i].path = p
+	}
+
 	for _, d := range docs {
 		res.Docs = append(res.Docs, faxbridge.DocumentInfo{
-			Name: d.in.Name, Type: d.in.Kind, Bytes: d.in.Size, Pages: d.pages, SHA256: d.in.SHA256,
+			Name: d.in.Name, Type: d.kind, Bytes: d.in.Size, Pages: d.pages, SHA256: d.in.SHA256,
 		})
 	}
 	out, err := os.CreateTemp(opt.TempDir, "fax-*.pdf")
@@ -119,7 +194,8 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 		}
 	}()
 
-	if len(docs) == 1 && docs[0].path == docs[0].in.Path {
+	switch {
+	case cover == "" && len(docs) == 1 && docs[0].path == docs[0].in.Path:
 		n, sum, err := copyFile(out, docs[0].in.Path)
 		if err != nil {
 			return nil, fmt.Errorf("build: copy %s: %w", docs[0].in.Path, err)
@@ -129,7 +205,7 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 		}
 		res.Bytes, res.SHA256 = n, sum
 		res.Docs[0].Bytes, res.Docs[0].SHA256 = n, sum
-	} else {
+	default:
 		for i := range docs {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("build: %w", err)
@@ -147,7 +223,20 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 			temps = append(temps, p)
 			docs[i].path = p
 		}
-		if err := merge(out, docs); err != nil {
+		var paths []string
+		if cover != "" {
+			paths = append(paths, cover)
+		}
+		for _, d := range docs {
+			paths = append(paths, d.path)
+		}
+		if len(paths) == 1 {
+			// A converted image or a cover alone: already a PDF of our own.
+			_, _, err = copyFile(out, paths[0])
+		} else {
+			err = merge(out, paths)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if err := out.Sync(); err != nil {
@@ -157,8 +246,8 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 			return nil, fmt.Errorf("build: %w", err)
 		}
 		// A merge that loses pages must not be faxed as if complete.
-		if n, err := PageCount(out.Name()); err != nil || n != total {
-			return nil, fmt.Errorf("build: merged PDF has %d pages, expected %d: %v", n, total, err)
+		if n, err := PageCount(out.Name()); err != nil || n != res.Pages {
+			return nil, fmt.Errorf("build: merged PDF has %d pages, expected %d: %v", n, res.Pages, err)
 		}
 		for i := range res.Docs {
 			if res.Docs[i].SHA256 == "" {
@@ -168,11 +257,51 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 			}
 		}
 	}
+	if opt.MaxBytes > 0 && res.Bytes > opt.MaxBytes {
+		// Images can grow in conversion (a PNG screenshot, a G4 fax page).
+		return nil, faxbridge.Errorf(faxbridge.ETooLarge,
+			"the fax document is %s after conversion; the limit is %s per fax; send fewer or smaller images",
+			humanBytes(res.Bytes), humanBytes(opt.MaxBytes))
+	}
 	if err := out.Close(); err != nil {
 		return nil, fmt.Errorf("build: close output: %w", err)
 	}
 	res.Path = out.Name()
 	return res, nil
+}
+
+// identify reads an input's bytes to learn what it is, and its headers to
+// count its pages and check its limits.
+func identify(in Input, opt Options) (doc, error) {
+	kind, err := sniffFile(in.Path)
+	if err != nil {
+		return doc{}, fmt.Errorf("build: %w", err)
+	}
+	if kind == "" {
+		kind = in.Kind // damaged: let the claimed kind's reader say how
+	}
+	switch kind {
+	case "pdf":
+		d, err := inspect(in)
+		d.kind = kind
+		return d, err
+	case "tiff", "jpeg", "png":
+	default:
+		return doc{}, faxbridge.Errorf(faxbridge.EBadContent,
+			"attachment %q is not a PDF, TIFF, JPEG or PNG file; send it as a PDF", in.Name)
+	}
+	pics, err := probe(in.Path, kind)
+	if err != nil {
+		return doc{}, imageError(in.Name, kind, err)
+	}
+	for _, p := range pics {
+		if px := int64(p.w) * int64(p.h); px > int64(opt.MaxImagePixels) {
+			return doc{}, faxbridge.Errorf(faxbridge.ETooLarge,
+				"attachment %q is an image of %d×%d pixels; the limit is %d megapixels; send a smaller image or a PDF",
+				in.Name, p.w, p.h, opt.MaxImagePixels/1_000_000)
+		}
+	}
+	return doc{in: in, kind: kind, pages: len(pics), pics: pics, path: in.Path}, nil
 }
 
 // PageCount reads and validates the PDF at path and returns its pages. A
@@ -275,13 +404,13 @@ func decrypt(path, dir string) (string, error) {
 	return out.Name(), nil
 }
 
-// merge writes docs, in order, into out.
-func merge(out *os.File, docs []doc) (err error) {
-	files := make([]io.ReadSeeker, 0, len(docs))
-	for _, d := range docs {
-		f, err := os.Open(d.path)
+// merge writes the PDFs at paths, in order, into out.
+func merge(out *os.File, paths []string) (err error) {
+	files := make([]io.ReadSeeker, 0, len(paths))
+	for _, p := range paths {
+		f, err := os.Open(p)
 		if err != nil {
-			return fmt.Errorf("merge: open %s: %w", d.path, err)
+			return fmt.Errorf("merge: open %s: %w", p, err)
 		}
 		defer f.Close()
 		files = append(files, f)
@@ -321,4 +450,15 @@ func baseName(path string) string {
 		return path[i+1:]
 	}
 	return path
+}
+
+// humanBytes says a size the way the sender's mail program does.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -108,8 +108,8 @@ func TestBuildRefusals(t *testing.T) {
 		{"too many pages", []Input{input(t, good), input(t, good)}, Options{MaxPages: 5}, faxbridge.ETooLarge,
 			"the documents have 6 pages; the limit is 5 pages per fax"},
 		{"nothing", nil, Options{}, faxbridge.EBadContent, "no PDF, TIFF or image attachment was found"},
-		{"image not yet", []Input{{Name: "x.tif", Kind: "tiff", Path: good}}, Options{}, faxbridge.EBadContent,
-			`attachment "x.tif" is a TIFF image, which cannot be faxed yet; send it as a PDF`},
+		{"image that is not", []Input{{Name: "x.tif", Kind: "tiff", Path: empty}}, Options{}, faxbridge.EBadContent,
+			`attachment "x.tif" is not a readable image; export it again or send it as a PDF`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,6 +60,9 @@ type Config struct {
 	// tried, RedialSpacing the wait between tries (like a fax machine's redial).
 	RedialAttempts int
 	RedialSpacing  time.Duration
+	// OrphanAge is how old an upload without a job must be before the
+	// janitor deletes it (an upload is committed within seconds), default 1h.
+	OrphanAge time.Duration
 
 	// FollowUpRetry is the first wait before a failed report or cleanup is
 	// tried again (doubling up to 30m), default 30s.
@@ -99,6 +102,7 @@ func (c *Config) defaults() {
 	def(&c.RedialSpacing, 5*time.Minute)
 	def(&c.ReportRetryFor, 48*time.Hour)
 	def(&c.FollowUpRetry, 30*time.Second)
+	def(&c.OrphanAge, time.Hour)
 	if c.Owner == "" {
 		c.Owner = faxbridge.NewID()
 	}

@@ -23,6 +23,11 @@ func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{}, s.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.sweepLoop(ctx)
+	}()
 
 	for {
 		free := s.cfg.Concurrency - len(sem)

@@ -168,6 +168,25 @@ func (l *Local) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// List returns the keys of documents last written before `before`;
+// temporary files of uploads in progress are never keys.
+func (l *Local) List(ctx context.Context, before time.Time) ([]string, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, unavailable(fmt.Errorf("list %s: %w", l.dir, err), "document storage is unavailable")
+	}
+	var keys []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || checkKey(e.Name()) != nil {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(before) {
+			keys = append(keys, e.Name())
+		}
+	}
+	return keys, nil
+}
+
 // Ping checks that the directory is still there and writable.
 func (l *Local) Ping(ctx context.Context) error {
 	f, err := os.CreateTemp(l.dir, tempPrefix+"ping-*")

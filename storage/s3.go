@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -149,6 +150,21 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return s3Error(fmt.Errorf("delete %s: %w", key, err))
 	}
 	return nil
+}
+
+// List returns the keys under the prefix last modified before `before`.
+func (s *S3) List(ctx context.Context, before time.Time) ([]string, error) {
+	var keys []string
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return nil, s3Error(fmt.Errorf("list: %w", obj.Err))
+		}
+		key := strings.TrimPrefix(obj.Key, s.prefix)
+		if obj.LastModified.Before(before) && checkKey(key) == nil {
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
 }
 
 // Ping reports whether the bucket is reachable with our credentials, for

@@ -193,6 +193,7 @@ func (m *Main) Open(ctx context.Context) error {
 		GiveUpAfter:    cfg.GiveUpAfter(),
 		RedialAttempts: w.RedialBusy,
 		RedialSpacing:  w.RedialSpacing.Duration,
+		OrphanAge:      w.OrphanAge.Duration,
 		ReportFrom:     cfg.Mail.From,
 		Hostname:       hostname,
 		ReportRetryFor: cfg.Mail.RetryFor.Duration,

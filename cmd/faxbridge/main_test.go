@@ -653,3 +653,32 @@ func TestOperatorListAndCancel(t *testing.T) {
 		t.Errorf("%d faxes created for a canceled job", n)
 	}
 }
+
+func TestSweepDeletesOnlyOrphanedUploads(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Storage.KeepDocument = true })
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	kept := h.waitReport().Job.DocumentKey
+	docs := h.cfg.StateDir + "/documents/"
+	orphan := faxbridge.NewID() + ".pdf"
+	if err := os.WriteFile(docs+orphan, samplePDF, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, k := range []string{orphan, kept} {
+		if err := os.Chtimes(docs+k, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := h.m.Service().Sweep(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 orphan deleted", n, err)
+	}
+	if _, err := os.Stat(docs + orphan); !os.IsNotExist(err) {
+		t.Errorf("orphan still there: %v", err)
+	}
+	if _, err := os.Stat(docs + kept); err != nil {
+		t.Errorf("kept document of a real job deleted: %v", err)
+	}
+}
