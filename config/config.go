@@ -119,8 +119,11 @@ type Mail struct {
 }
 
 type Fax struct {
-	MaxPages    int   `toml:"max_pages"`
-	MaxDocBytes int64 `toml:"max_document_bytes"`
+	MaxPages    int    `toml:"max_pages"`
+	MaxDocBytes int64  `toml:"max_document_bytes"`
+	Paper       string `toml:"paper"`       // auto, letter or a4
+	LogoPixels  int    `toml:"logo_pixels"` // images smaller than this next to a document are logos
+	CoverPage   string `toml:"cover_page"`  // auto, always or never
 }
 
 type Contact struct {
@@ -184,7 +187,7 @@ func Defaults() Config {
 		Storage:  Storage{Backend: "local"},
 		Database: Database{Driver: "sqlite"},
 		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}, RetryAfter: Duration{30 * time.Second}},
-		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20},
+		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20, Paper: "auto", LogoPixels: 200 * 200, CoverPage: "auto"},
 		Worker: Worker{
 			Concurrency:   4,
 			Lease:         Duration{2 * time.Minute},
@@ -434,6 +437,19 @@ func (c *Config) Check() Problems {
 	}
 	if c.Fax.MaxDocBytes < 1024 {
 		add("fax.max_document_bytes must be at least 1024")
+	}
+	switch c.Fax.Paper {
+	case "auto", "letter", "a4":
+	default:
+		add("fax.paper %q: use auto (by smtp.default_region), letter or a4", c.Fax.Paper)
+	}
+	switch c.Fax.CoverPage {
+	case "auto", "always", "never":
+	default:
+		add("fax.cover_page %q: use auto, always or never", c.Fax.CoverPage)
+	}
+	if c.Fax.LogoPixels < 0 {
+		add("fax.logo_pixels must not be negative")
 	}
 
 	seen := map[string]bool{}

@@ -69,8 +69,19 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 	}
 
 	inputs, skipped := s.pickDocuments(msg)
-	if len(inputs) == 0 {
-		return nil, faxbridge.Errorf(faxbridge.EBadContent, "no PDF document found to fax (%s); attach the document as a PDF", describeFound(msg))
+	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: s.cfg.Paper}
+	text := strings.TrimSpace(msg.Text)
+	if s.cfg.CoverPage == "always" || (s.cfg.CoverPage == "auto" && len(inputs) == 0 && text != "") {
+		opts.Cover = &document.CoverInfo{
+			From:    firstNonEmpty(msg.From, env.MailFrom),
+			To:      recipientsText(env.Recipients),
+			Date:    s.now(),
+			Subject: msg.Subject,
+			Body:    msg.Text,
+		}
+	}
+	if len(inputs) == 0 && opts.Cover == nil {
+		return nil, faxbridge.Errorf(faxbridge.EBadContent, "nothing to fax: no PDF, TIFF, JPEG or PNG document and no text (%s); attach the document", describeFound(msg))
 	}
 	var total int64
 	for _, in := range inputs {
@@ -85,12 +96,18 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 	case <-ctx.Done():
 		return nil, faxbridge.WrapError(faxbridge.EUnavailable, ctx.Err(), "the server is busy")
 	}
-	doc, err := document.Build(ctx, inputs, document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages})
+	doc, err := document.Build(ctx, inputs, opts)
 	<-s.builds
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(doc.Path) // Build's result is always a file of our own
+	if doc.CoverPages > 0 {
+		cover := faxbridge.DocumentInfo{Name: "cover page (subject and message text)", Type: "text", Pages: doc.CoverPages}
+		doc.Docs = append([]faxbridge.DocumentInfo{cover}, doc.Docs...)
+	}
+
+	quality := subjectQuality(msg.Subject)
 
 	reportTo := msg.From
 	if reportTo == "" {
@@ -105,10 +122,9 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 	now := s.now().UTC()
 	jobs := make([]*faxbridge.Job, 0, len(env.Recipients))
 	for _, rcpt := range env.Recipients {
-		quality := rcpt.Quality
-		if quality == "" {
-			quality = s.cfg.Quality
-		}
+		// The address extension wins over a subject tag, which wins over
+		// the configured default.
+		quality := firstNonEmpty(rcpt.Quality, quality, s.cfg.Quality)
 		j := &faxbridge.Job{
 			ID:             faxbridge.NewID(),
 			State:          faxbridge.StateQueued,
@@ -188,28 +204,74 @@ func (s *Service) discard(jobs []*faxbridge.Job) {
 	}
 }
 
-// pickDocuments chooses what to fax: every part whose bytes are a PDF, in
-// message order. Other parts are listed with the reason they were not faxed.
+// pickDocuments chooses what to fax: every part whose bytes are a PDF,
+// TIFF, JPEG or PNG, in message order, less signature logos next to a real
+// document and repeats of the same file (a forwarded message often carries
+// the attachment again). Everything else is listed with the reason it was
+// not faxed.
 func (s *Service) pickDocuments(msg *mailparse.Message) ([]document.Input, []string) {
-	var in []document.Input
+	var cands []document.Candidate
+	var names []string
 	var skipped []string
 	seen := map[string]bool{}
 	for _, p := range msg.Parts {
 		name := partName(p)
 		switch {
-		case p.Kind == mailparse.KindPDF && seen[p.SHA256]:
-			// A forwarded message often carries the same attachment again.
+		case p.Kind == mailparse.KindOther:
+			skipped = append(skipped, fmt.Sprintf("%s: not a document that can be faxed (send PDF, TIFF, JPEG or PNG)", name))
+		case seen[p.SHA256]:
 			skipped = append(skipped, fmt.Sprintf("%s: the same document is already in the fax", name))
-		case p.Kind == mailparse.KindPDF:
-			seen[p.SHA256] = true
-			in = append(in, document.Input{Name: p.Name, Kind: string(p.Kind), Path: p.Path, Size: p.Size, SHA256: p.SHA256})
-		case p.Kind == mailparse.KindTIFF || p.Kind == mailparse.KindJPEG || p.Kind == mailparse.KindPNG:
-			skipped = append(skipped, fmt.Sprintf("%s: images are not faxed yet; convert it to PDF", name))
 		default:
-			skipped = append(skipped, fmt.Sprintf("%s: not a document that can be faxed", name))
+			seen[p.SHA256] = true
+			cands = append(cands, document.Candidate{
+				Input:     document.Input{Name: p.Name, Kind: string(p.Kind), Path: p.Path, Size: p.Size, SHA256: p.SHA256},
+				Inline:    p.Disposition == "inline",
+				InRelated: p.InRelated,
+			})
+			names = append(names, name)
 		}
 	}
+	var in []document.Input
+	for i, why := range document.SkipLogos(cands, s.cfg.LogoPixels) {
+		if why != "" {
+			skipped = append(skipped, fmt.Sprintf("%s: %s", names[i], why))
+			continue
+		}
+		in = append(in, cands[i].Input)
+	}
 	return in, skipped
+}
+
+// subjectQuality reads a quality tag such as "[standard]" from a subject.
+func subjectQuality(subject string) string {
+	l := strings.ToLower(subject)
+	for _, q := range []string{"standard", "fine", "superfine"} {
+		if strings.Contains(l, "["+q+"]") {
+			return q
+		}
+	}
+	return ""
+}
+
+func recipientsText(rs []faxbridge.Recipient) string {
+	var out []string
+	for _, r := range rs {
+		if r.Destination.Contact != "" {
+			out = append(out, fmt.Sprintf("%s (%s)", r.Destination.Contact, r.Destination.To))
+		} else {
+			out = append(out, r.Destination.To)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func partName(p mailparse.Part) string {

@@ -2,7 +2,11 @@ package jobs
 
 import (
 	"errors"
+	"image"
+	"image/png"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,9 +87,16 @@ func TestSameHost(t *testing.T) {
 }
 
 func TestPickDocuments(t *testing.T) {
+	logo := filepath.Join(t.TempDir(), "logo.png")
+	f, err := os.Create(logo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png.Encode(f, image.NewGray(image.Rect(0, 0, 16, 16)))
+	f.Close()
 	msg := &mailparse.Message{Parts: []mailparse.Part{
 		{Name: "a.pdf", DeclaredType: "application/pdf", Kind: mailparse.KindPDF, SHA256: "1", Path: "/x/1"},
-		{Name: "logo.png", DeclaredType: "image/png", Kind: mailparse.KindPNG, SHA256: "2"},
+		{Name: "logo.png", DeclaredType: "image/png", Kind: mailparse.KindPNG, SHA256: "2", Path: logo, Disposition: "inline"},
 		{Name: "b.pdf", DeclaredType: "application/octet-stream", Kind: mailparse.KindPDF, SHA256: "3", Path: "/x/3"},
 		{Name: "a-again.pdf", DeclaredType: "application/pdf", Kind: mailparse.KindPDF, SHA256: "1", Path: "/x/4"},
 		{Name: "notes.docx", DeclaredType: "application/msword", Kind: mailparse.KindOther, SHA256: "5"},
@@ -151,6 +162,16 @@ func TestRoundDuration(t *testing.T) {
 	} {
 		if got := roundDuration(d); got != want {
 			t.Errorf("roundDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestSubjectQuality(t *testing.T) {
+	for subj, want := range map[string]string{
+		"Contract [standard]": "standard", "[SUPERFINE] x-ray": "superfine", "[fine]": "fine", "no tag": "", "[superfine": "",
+	} {
+		if got := subjectQuality(subj); got != want {
+			t.Errorf("subjectQuality(%q) = %q, want %q", subj, got, want)
 		}
 	}
 }

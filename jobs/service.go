@@ -43,6 +43,16 @@ type Config struct {
 	MaxPages     int
 	MaxDocBytes  int64
 	KeepDocument bool
+	// Paper is the page size images and cover pages are laid out on:
+	// "letter" or "a4".
+	Paper string
+	// LogoPixels: an image smaller than this many pixels next to a real
+	// document is taken for a signature logo and not faxed (0: default).
+	LogoPixels int
+	// CoverPage: "auto" renders subject and body as a cover page only when
+	// the message has no document, "always" puts one before every fax,
+	// "never" refuses messages without a document.
+	CoverPage string
 	// MaxBuilds bounds how many messages are validated and merged at once:
 	// the PDF library holds a document in memory while it checks it, so
 	// this, with the document size limit, bounds memory however many SMTP
@@ -88,6 +98,12 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBuilds <= 0 {
 		c.MaxBuilds = runtime.NumCPU()
+	}
+	if c.CoverPage == "" {
+		c.CoverPage = "auto"
+	}
+	if c.Paper == "" {
+		c.Paper = "letter"
 	}
 	if c.Quality == "" {
 		c.Quality = "fine"

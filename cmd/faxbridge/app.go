@@ -18,6 +18,7 @@ import (
 	"github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/address"
 	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/document"
 	"github.com/faxbridge/faxbridge/faxsend"
 	"github.com/faxbridge/faxbridge/httpd"
 	"github.com/faxbridge/faxbridge/jobs"
@@ -184,6 +185,9 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxPages:       cfg.Fax.MaxPages,
 		MaxDocBytes:    cfg.Fax.MaxDocBytes,
 		KeepDocument:   cfg.Storage.KeepDocument,
+		Paper:          paper(cfg),
+		LogoPixels:     cfg.Fax.LogoPixels,
+		CoverPage:      cfg.Fax.CoverPage,
 		Concurrency:    w.Concurrency,
 		Lease:          w.Lease.Duration,
 		SendTimeout:    w.SendTimeout.Duration,
@@ -245,6 +249,13 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func paper(cfg *config.Config) string {
+	if cfg.Fax.Paper == "auto" {
+		return document.PaperFor(cfg.SMTP.DefaultRegion)
+	}
+	return cfg.Fax.Paper
 }
 
 func (m *Main) ready(ctx context.Context) error {

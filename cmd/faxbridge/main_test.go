@@ -13,6 +13,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -327,7 +330,7 @@ func TestRefusedMessages(t *testing.T) {
 		enh    smtp.EnhancedCode
 		phrase string
 	}{
-		{"no PDF", "15551234567@fax.example.com", message("a@example.com", "s"), 554, smtp.EnhancedCode{5, 6, 0}, "no PDF"},
+		{"nothing to fax", "15551234567@fax.example.com", []byte("From: a@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: application/zip; name=x.zip\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBAoAAAAAAA==\r\n"), 554, smtp.EnhancedCode{5, 6, 0}, "nothing to fax"},
 		{"encrypted", "15551234567@fax.example.com", message("a@example.com", "s", attachment{"locked.pdf", "application/pdf", "", pdf(t, "encrypted.pdf")}), 554, smtp.EnhancedCode{5, 6, 0}, "locked.pdf"},
 		{"broken", "15551234567@fax.example.com", message("a@example.com", "s", attachment{"cut.pdf", "application/pdf", "", pdf(t, "sample.pdf")[:600]}), 554, smtp.EnhancedCode{5, 6, 0}, "cut.pdf"},
 		{"other domain", "15551234567@example.org", good, 550, smtp.EnhancedCode{5, 7, 1}, "relay"},
@@ -680,5 +683,42 @@ func TestSweepDeletesOnlyOrphanedUploads(t *testing.T) {
 	}
 	if _, err := os.Stat(docs + kept); err != nil {
 		t.Errorf("kept document of a real job deleted: %v", err)
+	}
+}
+
+func TestTextOnlyMessageBecomesCoverPage(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("Alice <alice@example.com>", "Lab results [standard]")); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || j.Pages != 1 || len(j.Documents) != 1 || j.Documents[0].Type != "text" || j.Quality != "standard" {
+		t.Errorf("outcome %q pages %d documents %+v quality %q", j.Outcome, j.Pages, j.Documents, j.Quality)
+	}
+	if n := h.sim.Creates(); len(n) != 1 || n[0].Form.Get("Quality") != "standard" {
+		t.Errorf("creates %+v", n)
+	}
+}
+
+func TestImagesAreFaxedAndLogosSkipped(t *testing.T) {
+	h := newHarness(t, nil)
+	scan := image.NewGray(image.Rect(0, 0, 1700, 2200))
+	for x := 100; x < 1600; x++ {
+		scan.SetGray(x, 300, color.Gray{})
+	}
+	var scanPNG, logoPNG bytes.Buffer
+	png.Encode(&scanPNG, scan)
+	png.Encode(&logoPNG, image.NewGray(image.Rect(0, 0, 40, 40)))
+	msg := message("a@example.com", "scan", attachment{"scan.png", "image/png", "", scanPNG.Bytes()},
+		attachment{"logo.png", "image/png", "inline", logoPNG.Bytes()}, attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || j.Pages != 2 || j.NumPages != 2 {
+		t.Errorf("outcome %q pages %d provider pages %d; want the scan and the PDF", j.Outcome, j.Pages, j.NumPages)
+	}
+	if len(j.Skipped) != 1 || !strings.Contains(j.Skipped[0], "logo.png") {
+		t.Errorf("skipped = %q, want the logo", j.Skipped)
 	}
 }
