@@ -18,6 +18,23 @@ type Book struct {
 	domains       map[string]bool
 	contacts      map[string]faxbridge.Destination
 	defaultRegion string
+	policy        Policy
+}
+
+// Policy says which numbers may be faxed. A gateway that faxes anywhere is a
+// toll-fraud target, so the configuration's default allows only the home
+// country and never premium-rate numbers. Contacts, set up by the
+// administrator, are not subject to it.
+type Policy struct {
+	// AllowCountries lists ISO country codes ("US", "DE"); "*" allows all.
+	// Empty allows none but AllowPrefixes.
+	AllowCountries []string
+	// AllowPrefixes and DenyPrefixes are E.164 prefixes ("+1900"); the
+	// longest matching prefix decides, before the country rule.
+	AllowPrefixes []string
+	DenyPrefixes  []string
+	// AllowPremium permits premium-rate and shared-cost numbers.
+	AllowPremium bool
 }
 
 // Contact is a named destination: reception@fax.example.com.
@@ -31,11 +48,12 @@ type Contact struct {
 // NewBook returns a Book for the given fax domains and contacts. Numbers
 // written without a country code are read as numbers of defaultRegion (a
 // two-letter country code such as "US").
-func NewBook(domains []string, contacts []Contact, defaultRegion string) *Book {
+func NewBook(domains []string, contacts []Contact, defaultRegion string, policy Policy) *Book {
 	b := &Book{
 		domains:       map[string]bool{},
 		contacts:      map[string]faxbridge.Destination{},
 		defaultRegion: strings.ToUpper(defaultRegion),
+		policy:        policy,
 	}
 	for _, d := range domains {
 		b.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = true
@@ -87,8 +105,54 @@ func (b *Book) Resolve(rcpt string) (faxbridge.Recipient, error) {
 	if err != nil {
 		return faxbridge.Recipient{}, err
 	}
+	if err := b.allowed(num); err != nil {
+		return faxbridge.Recipient{}, err
+	}
 	r.Destination = faxbridge.Destination{To: num}
 	return r, nil
+}
+
+// allowed applies the destination policy to an E.164 number.
+func (b *Book) allowed(e164 string) error {
+	allowLen, denyLen := longestPrefix(e164, b.policy.AllowPrefixes), longestPrefix(e164, b.policy.DenyPrefixes)
+	if denyLen > allowLen {
+		return faxbridge.Errorf(faxbridge.EDenied, "faxes to %s are not allowed by this gateway's policy", e164)
+	}
+	if allowLen > 0 {
+		return nil
+	}
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return faxbridge.Errorf(faxbridge.EBadAddress, "%q is not a fax number", e164)
+	}
+	if !b.policy.AllowPremium {
+		switch phonenumbers.GetNumberType(num) {
+		case phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST:
+			return faxbridge.Errorf(faxbridge.EDenied, "%s is a premium-rate number; this gateway does not fax to premium-rate numbers", e164)
+		}
+	}
+	region := phonenumbers.GetRegionCodeForNumber(num)
+	if region == "" {
+		// Unassigned (e.g. fictional 555) numbers have no region of their
+		// own: take the main country of their calling code.
+		region = phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
+	}
+	for _, c := range b.policy.AllowCountries {
+		if c == "*" || strings.EqualFold(c, region) {
+			return nil
+		}
+	}
+	return faxbridge.Errorf(faxbridge.EDenied, "faxes to %s (country %s) are not allowed by this gateway's policy; ask the administrator", e164, region)
+}
+
+func longestPrefix(s string, prefixes []string) int {
+	best := 0
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) && len(p) > best {
+			best = len(p)
+		}
+	}
+	return best
 }
 
 // Number normalises a fax number as people type it into E.164. It refuses

@@ -10,7 +10,7 @@ func TestResolve(t *testing.T) {
 	b := NewBook([]string{"fax.example.com"}, []Contact{
 		{Name: "reception", To: "+15557654321"},
 		{Name: "pbx", To: "sip:fax@pbx.example.com", SipAuthUsername: "u", SipAuthPassword: "p"},
-	}, "US")
+	}, "US", Policy{AllowCountries: []string{"*"}})
 	tests := []struct {
 		rcpt    string
 		to      string
@@ -58,7 +58,7 @@ func TestResolve(t *testing.T) {
 }
 
 func TestContactCarriesSIPAuth(t *testing.T) {
-	b := NewBook([]string{"fax.example.com"}, []Contact{{Name: "pbx", To: "sip:fax@pbx.example.com", SipAuthUsername: "u", SipAuthPassword: "p"}}, "US")
+	b := NewBook([]string{"fax.example.com"}, []Contact{{Name: "pbx", To: "sip:fax@pbx.example.com", SipAuthUsername: "u", SipAuthPassword: "p"}}, "US", Policy{})
 	r, err := b.Resolve("PBX@fax.example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -81,5 +81,31 @@ func TestClipStripsControlAndLimitsLength(t *testing.T) {
 	}
 	if got := clip(long); len(got) > 70 {
 		t.Errorf("clip kept %d bytes", len(got))
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	b := NewBook([]string{"fax.example.com"}, []Contact{{Name: "berlin", To: "+4930123456"}}, "US", Policy{
+		AllowCountries: []string{"US"},
+		AllowPrefixes:  []string{"+4930"},
+		DenyPrefixes:   []string{"+1555000", "+49"},
+	})
+	tests := []struct {
+		rcpt string
+		code faxbridge.Code
+	}{
+		{"15551234567@fax.example.com", ""},                // fictional US number: allowed
+		{"14165551234@fax.example.com", faxbridge.EDenied}, // Canada is not the US
+		{"19005551234@fax.example.com", faxbridge.EDenied}, // premium rate
+		{"15550001234@fax.example.com", faxbridge.EDenied}, // denied prefix
+		{"004930123456@fax.example.com", ""},               // allowed prefix beats the shorter deny
+		{"00498912345678@fax.example.com", faxbridge.EDenied},
+		{"berlin@fax.example.com", ""}, // contacts are the administrator's choice
+	}
+	for _, tt := range tests {
+		_, err := b.Resolve(tt.rcpt)
+		if got := faxbridge.ErrorCode(err); got != tt.code {
+			t.Errorf("%s: code %q (%v), want %q", tt.rcpt, got, err, tt.code)
+		}
 	}
 }

@@ -124,6 +124,13 @@ type Fax struct {
 	Paper       string `toml:"paper"`       // auto, letter or a4
 	LogoPixels  int    `toml:"logo_pixels"` // images smaller than this next to a document are logos
 	CoverPage   string `toml:"cover_page"`  // auto, always or never
+
+	// Destination policy, checked at RCPT. AllowCountries nil means the
+	// country of smtp.default_region only.
+	AllowCountries []string `toml:"allow_countries"`
+	AllowPrefixes  []string `toml:"allow_prefixes"`
+	DenyPrefixes   []string `toml:"deny_prefixes"`
+	AllowPremium   bool     `toml:"allow_premium"`
 }
 
 type Contact struct {
@@ -448,6 +455,16 @@ func (c *Config) Check() Problems {
 	default:
 		add("fax.cover_page %q: use auto, always or never", c.Fax.CoverPage)
 	}
+	for _, p := range append(append([]string{}, c.Fax.AllowPrefixes...), c.Fax.DenyPrefixes...) {
+		if !regexp.MustCompile(`^\+[0-9]{1,15}$`).MatchString(p) {
+			add("fax.allow_prefixes/deny_prefixes: %q must be an E.164 prefix like \"+1900\"", p)
+		}
+	}
+	for _, cc := range c.Fax.AllowCountries {
+		if cc != "*" && len(cc) != 2 {
+			add("fax.allow_countries: %q is not a two-letter country code (or \"*\" for all)", cc)
+		}
+	}
 	if c.Fax.LogoPixels < 0 {
 		add("fax.logo_pixels must not be negative")
 	}
@@ -532,4 +549,12 @@ func WarnPermissions(path string) string {
 		return fmt.Sprintf("%s is readable by other users (mode %v); secrets in it should be 0600 or come from *_file keys", path, fi.Mode().Perm())
 	}
 	return ""
+}
+
+// Countries returns the countries faxes may go to.
+func (f *Fax) Countries(defaultRegion string) []string {
+	if f.AllowCountries == nil {
+		return []string{strings.ToUpper(defaultRegion)}
+	}
+	return f.AllowCountries
 }

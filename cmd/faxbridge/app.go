@@ -209,7 +209,12 @@ func (m *Main) Open(ctx context.Context) error {
 	for _, c := range cfg.Contacts {
 		contacts = append(contacts, address.Contact{Name: c.Name, To: c.To, SipAuthUsername: c.SipAuthUsername, SipAuthPassword: c.SipAuthPassword})
 	}
-	book := address.NewBook(cfg.SMTP.Domains, contacts, cfg.SMTP.DefaultRegion)
+	book := address.NewBook(cfg.SMTP.Domains, contacts, cfg.SMTP.DefaultRegion, address.Policy{
+		AllowCountries: cfg.Fax.Countries(cfg.SMTP.DefaultRegion),
+		AllowPrefixes:  cfg.Fax.AllowPrefixes,
+		DenyPrefixes:   cfg.Fax.DenyPrefixes,
+		AllowPremium:   cfg.Fax.AllowPremium,
+	})
 	m.smtp = smtpd.New(smtpd.Config{
 		Hostname:        hostname,
 		Trusted:         cfg.SMTP.Trusted,
