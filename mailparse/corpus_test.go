@@ -20,6 +20,9 @@ var update = flag.Bool("update", false, "rewrite testdata/corpus.golden")
 func corpusDir(t testing.TB) string {
 	dir := corpusPath()
 	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("FAXBRIDGE_REQUIRE_REAL") == "1" {
+			t.Fatalf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
+		}
 		t.Skipf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
 	}
 	return dir

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 	"github.com/faxbridge/faxbridge/store/storetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,12 +27,14 @@ import (
 // tests may create and drop schemas in. Without it the tests are skipped.
 const postgresEnv = "FAXBRIDGE_TEST_POSTGRES_DSN"
 
+// postgresDSN returns the server named by the variable, or else starts a
+// real PostgreSQL for this test (testenv skips, or fails under
+// FAXBRIDGE_REQUIRE_REAL, when the server binaries are not available).
 func postgresDSN(t testing.TB) string {
-	dsn := os.Getenv(postgresEnv)
-	if dsn == "" {
-		t.Skipf("%s is not set", postgresEnv)
+	if dsn := os.Getenv(postgresEnv); dsn != "" {
+		return dsn
 	}
-	return dsn
+	return testenv.Postgres(t)
 }
 
 // withParam adds a run-time parameter to a DSN in either of its forms.
@@ -51,8 +54,7 @@ func withParam(dsn, key, value string) string {
 
 // freshSchema creates an empty schema for one test, drops it afterwards, and
 // returns a DSN whose connections use it.
-func freshSchema(t testing.TB) string {
-	dsn := postgresDSN(t)
+func freshSchema(t testing.TB, dsn string) string {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -86,16 +88,16 @@ func postgresOpener(dsn string) storetest.Opener {
 }
 
 func TestPostgres(t *testing.T) {
-	postgresDSN(t)
+	base := postgresDSN(t)
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
-		return postgresOpener(freshSchema(t))
+		return postgresOpener(freshSchema(t, base))
 	})
 }
 
 // TestPostgresReadOnly opens a database that refuses writes, as a standby
 // does after a failover: the store reports it unavailable, not broken.
 func TestPostgresReadOnly(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := freshSchema(t, postgresDSN(t))
 	db, err := OpenPostgres(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +174,7 @@ func TestErrorMapping(t *testing.T) {
 }
 
 func BenchmarkCreatePostgres(b *testing.B) {
-	db, err := OpenPostgres(b.Context(), freshSchema(b))
+	db, err := OpenPostgres(b.Context(), freshSchema(b, postgresDSN(b)))
 	if err != nil {
 		b.Fatal(err)
 	}
