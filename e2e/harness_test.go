@@ -257,7 +257,9 @@ func (s *stack) writeConfig(o opts, token string) {
 	// poll_after is short so that an outcome whose callback was lost
 	// (the daemon was dead when it came) is fetched within seconds;
 	// send_retry_max caps the wait after a provider outage.
-	fmt.Fprintf(&b, "[worker]\npoll_after = \"2s\"\npoll_max = \"2s\"\nsend_retry_max = \"3s\"\n")
+	// orphan_age 3s: the janitor removes the upload of a message that a
+	// crash kept from being committed while the test watches.
+	fmt.Fprintf(&b, "[worker]\npoll_after = \"2s\"\npoll_max = \"2s\"\nsend_retry_max = \"3s\"\norphan_age = \"3s\"\n")
 	if o.quick {
 		fmt.Fprintf(&b, "send_timeout = \"2s\"\nlease = \"4s\"\n")
 	}
