@@ -366,6 +366,10 @@ func TestRefusals(t *testing.T) {
 	if err := os.WriteFile(big, append([]byte("%PDF-1.4\n"), junk...), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	zip := filepath.Join(t.TempDir(), "scans.zip")
+	if err := os.WriteFile(zip, []byte("PK\x03\x04not really a zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rcpt := "15551234567@" + faxDomain
 	tests := []struct {
 		name  string
@@ -373,7 +377,10 @@ func TestRefusals(t *testing.T) {
 		reply string // the refusal, as swaks prints it
 		says  string // part of the sentence that must be in it
 	}{
-		{"no PDF", mail{to: rcpt, from: "a@client.example"}, "554 5.6.0", "attach the document as a PDF"},
+		// A zip and no text: nothing a fax could carry (text alone would
+		// become a cover page).
+		{"nothing to fax", mail{to: rcpt, from: "a@client.example", extra: []string{"--body", " ",
+			"--attach-type", "application/zip", "--attach-name", "scans.zip", "--attach", "@" + zip}}, "554 5.6.0", "nothing to fax"},
 		{"encrypted PDF", mail{to: rcpt, from: "a@client.example", pdfs: []string{locked}}, "554 5.6.0", "locked.pdf"},
 		{"another domain", mail{to: "15551234567@example.org", from: "a@client.example", pdfs: []string{good}}, "550 5.7.1", ""},
 		{"malformed number", mail{to: "12@" + faxDomain, from: "a@client.example", pdfs: []string{good}}, "553 5.1.3", ""},
