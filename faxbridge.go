@@ -74,6 +74,12 @@ type Envelope struct {
 	MailFrom   string // "" for the null sender
 	Recipients []Recipient
 	RemoteAddr string
+	// Sender names who sent it: the authenticated user or the named trusted
+	// network ("" when neither), for logs and the job record.
+	Sender string
+	// ReportTo, when set, is where the report goes instead of the message's
+	// From: a user's or a scanner network's configured address.
+	ReportTo string
 }
 
 // DocumentInfo describes one document found in the message, for the report.
@@ -108,11 +114,12 @@ type Job struct {
 	UpdatedAt time.Time `json:"updated_at"`
 
 	// From the SMTP transaction and the message header.
-	MailFrom   string `json:"mail_from"`   // envelope sender ("" for the null sender)
-	ReportTo   string `json:"report_to"`   // where the report goes; "" means no report
-	MessageID  string `json:"message_id"`  // original Message-ID, for In-Reply-To
-	Subject    string `json:"subject"`     // original subject, for the report
-	RemoteAddr string `json:"remote_addr"` // SMTP client address
+	MailFrom   string `json:"mail_from"`        // envelope sender ("" for the null sender)
+	ReportTo   string `json:"report_to"`        // where the report goes; "" means no report
+	MessageID  string `json:"message_id"`       // original Message-ID, for In-Reply-To
+	Subject    string `json:"subject"`          // original subject, for the report
+	RemoteAddr string `json:"remote_addr"`      // SMTP client address
+	Sender     string `json:"sender,omitempty"` // authenticated user or named network
 
 	Destination Destination `json:"destination"`
 	From        string      `json:"from"`    // caller ID / From number used for the fax

@@ -32,6 +32,7 @@ type Config struct {
 	Fax        Fax        `toml:"fax"`
 	Contacts   []Contact  `toml:"contacts"`
 	Worker     Worker     `toml:"worker"`
+	Users      []User     `toml:"users"`
 }
 
 type Log struct {
@@ -52,6 +53,19 @@ type SMTP struct {
 	DataTimeout     Duration `toml:"data_timeout"`
 	MaxLineLength   int      `toml:"max_line_length"`
 	DefaultRegion   string   `toml:"default_region"`
+
+	// The ways in (see access.go): the port-25 listener's policy, more
+	// listeners, the certificate, login throttling and named networks.
+	TLS             string     `toml:"tls"`
+	Auth            string     `toml:"auth"`
+	InsecureAuth    bool       `toml:"insecure_auth"`
+	CertFile        string     `toml:"cert_file"`
+	KeyFile         string     `toml:"key_file"`
+	TLSMinVersion   string     `toml:"tls_min_version"`
+	AuthMaxFailures int        `toml:"auth_max_failures"`
+	AuthLockout     Duration   `toml:"auth_lockout"`
+	Listeners       []Listener `toml:"listeners"`
+	Networks        []Network  `toml:"networks"`
 
 	trusted []netip.Prefix
 }
@@ -183,6 +197,11 @@ func Defaults() Config {
 			DataTimeout:     Duration{10 * time.Minute},
 			MaxLineLength:   64 << 10,
 			DefaultRegion:   "US",
+			TLS:             "none",
+			Auth:            "none",
+			TLSMinVersion:   "1.2",
+			AuthMaxFailures: 5,
+			AuthLockout:     Duration{15 * time.Minute},
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:8080"},
 		SignalWire: SignalWire{
@@ -234,6 +253,8 @@ func Load(path string) (*Config, error) {
 		probs = append(probs, fmt.Sprintf("unknown key %q (check the spelling against config.example.toml)", k.String()))
 	}
 	probs = append(probs, cfg.resolveSecrets(filepath.Dir(path))...)
+	cfg.SMTP.CertFile = relativeTo(filepath.Dir(path), cfg.SMTP.CertFile)
+	cfg.SMTP.KeyFile = relativeTo(filepath.Dir(path), cfg.SMTP.KeyFile)
 	probs = append(probs, cfg.Check()...)
 	if len(probs) > 0 {
 		return nil, probs
@@ -267,7 +288,20 @@ func (c *Config) resolveSecrets(base string) Problems {
 	read("signalwire.signing_key", &c.SignalWire.SigningKey, c.SignalWire.SigningKeyFile)
 	read("storage.s3.secret_key", &c.Storage.S3.SecretKey, c.Storage.S3.SecretKeyFile)
 	read("mail.password", &c.Mail.Password, c.Mail.PasswordFile)
+	for i := range c.Users {
+		u := &c.Users[i]
+		read(fmt.Sprintf("users[%d].password_hash", i), &u.PasswordHash, u.PasswordHashFile)
+	}
 	return probs
+}
+
+// relativeTo makes a relative path in the file relative to the file's
+// directory, as for *_file keys.
+func relativeTo(base, file string) string {
+	if file == "" || filepath.IsAbs(file) {
+		return file
+	}
+	return filepath.Join(base, file)
 }
 
 func unwrapPathError(err error) error {
@@ -305,7 +339,9 @@ func (c *Config) Check() Problems {
 	}
 
 	// SMTP
-	if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
+	if c.SMTP.Listen == "" && len(c.SMTP.Listeners) > 0 {
+		// Port 25 turned off: only the [[smtp.listeners]] take mail.
+	} else if _, _, err := net.SplitHostPort(c.SMTP.Listen); err != nil {
 		add("smtp.listen %q is not host:port", c.SMTP.Listen)
 	}
 	if len(c.SMTP.Domains) == 0 {
@@ -344,6 +380,7 @@ func (c *Config) Check() Problems {
 	if len(c.SMTP.DefaultRegion) != 2 {
 		add("smtp.default_region %q: use a two-letter country code such as \"US\" or \"DE\"", c.SMTP.DefaultRegion)
 	}
+	p = append(p, c.checkAccess()...)
 
 	// HTTP
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
@@ -504,8 +541,8 @@ func (c *Config) Check() Problems {
 	return p
 }
 
-// Trusted reports whether addr is inside smtp.trusted_networks. Check must
-// have run first (Load does).
+// Trusted reports whether addr is inside smtp.trusted_networks or one of the
+// [[smtp.networks]]. Check must have run first (Load does).
 func (s *SMTP) Trusted(addr netip.Addr) bool {
 	addr = addr.Unmap()
 	for _, p := range s.trusted {
@@ -513,7 +550,8 @@ func (s *SMTP) Trusted(addr netip.Addr) bool {
 			return true
 		}
 	}
-	return false
+	_, ok := s.Network(addr)
+	return ok
 }
 
 // APIBaseURL is where the SignalWire API lives: base_url when set, otherwise

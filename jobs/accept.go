@@ -109,10 +109,7 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 
 	quality := subjectQuality(msg.Subject)
 
-	reportTo := msg.From
-	if reportTo == "" {
-		reportTo = env.MailFrom
-	}
+	reportTo := firstNonEmpty(env.ReportTo, msg.From, env.MailFrom)
 	if env.MailFrom == "" || (msg.AutoSubmitted != "" && msg.AutoSubmitted != "no") {
 		// RFC 3834: never answer the null sender or automatic mail, or two
 		// robots can mail each other forever.
@@ -135,6 +132,7 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 			MessageID:      msg.MessageID,
 			Subject:        msg.Subject,
 			RemoteAddr:     env.RemoteAddr,
+			Sender:         env.Sender,
 			Destination:    rcpt.Destination,
 			From:           s.cfg.From,
 			Quality:        quality,
@@ -169,7 +167,7 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 	}
 	for _, j := range jobs {
 		s.log.Info("job accepted", "job_id", j.ID, "to", j.Destination.To, "pages", j.Pages,
-			"document_bytes", j.DocumentBytes, "document_sha256", j.DocumentSHA256, "remote_addr", env.RemoteAddr)
+			"document_bytes", j.DocumentBytes, "document_sha256", j.DocumentSHA256, "remote_addr", env.RemoteAddr, "sender", env.Sender)
 	}
 	s.crash("after-commit")
 	s.Wake()

@@ -6,6 +6,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,10 +31,27 @@ type Backend interface {
 	Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]string, error)
 }
 
-// Config is the SMTP listener's policy.
+// Config is the SMTP server's policy, shared by all its listeners.
 type Config struct {
-	Hostname        string
-	Trusted         func(netip.Addr) bool // may this client send without AUTH?
+	Hostname string
+	// Trusted says whether a client may send without AUTH; a Listener may
+	// override it.
+	Trusted func(netip.Addr) bool
+	// Network names the trusted network a client address is in, with the
+	// report address bound to it; nil, or a zero Identity, for none.
+	Network func(netip.Addr) Identity
+	// Users may log in on listeners that offer AUTH.
+	Users []User
+	// TLS serves STARTTLS and implicit-TLS listeners (see Certificate).
+	TLS *tls.Config
+	// AuthMaxFailures failed logins from one client address, or for one
+	// user, lock that address or user out for AuthLockout. Failures older
+	// than AuthLockout are forgotten.
+	AuthMaxFailures int           // default 5
+	AuthLockout     time.Duration // default 15 minutes
+	// Now is the clock of lockouts; nil means time.Now.
+	Now func() time.Time
+
 	MaxMessageBytes int64
 	MaxRecipients   int
 	MaxSessions     int
@@ -43,20 +61,28 @@ type Config struct {
 	DataTimeout     time.Duration // one DATA transaction, end to end
 }
 
-// Server is an SMTP server for fax mail.
+// Server is an SMTP server for fax mail. It serves any number of listeners,
+// each with its own TLS and AUTH policy; sessions, logins and lockouts are
+// shared among them.
 type Server struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
-	smtp    *smtp.Server
+
+	users     map[string]*account
+	dummy     *passwordHash // verified for unknown user names
+	limits    *limiter
+	verifying chan struct{} // bounds password verifications running at once
 
 	slots chan struct{}
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	closing  bool
-	stop     context.CancelFunc
-	baseCtx  context.Context
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	servers   []*smtp.Server
+	listeners []net.Listener
+	closing   bool
+	stop      context.CancelFunc
+	baseCtx   context.Context
 }
 
 // New returns a Server; Serve runs it.
@@ -67,26 +93,99 @@ func New(cfg Config, backend Backend, log *slog.Logger) *Server {
 	if cfg.DataTimeout <= 0 {
 		cfg.DataTimeout = 10 * time.Minute
 	}
+	if cfg.AuthMaxFailures <= 0 {
+		cfg.AuthMaxFailures = 5
+	}
+	if cfg.AuthLockout <= 0 {
+		cfg.AuthLockout = 15 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{
-		cfg:      cfg,
-		backend:  backend,
-		log:      log,
-		slots:    make(chan struct{}, cfg.MaxSessions),
-		sessions: map[*session]struct{}{},
+		cfg:       cfg,
+		backend:   backend,
+		log:       log,
+		users:     map[string]*account{},
+		limits:    newLimiter(cfg.AuthMaxFailures, cfg.AuthLockout, cfg.Now),
+		verifying: make(chan struct{}, 4),
+		slots:     make(chan struct{}, cfg.MaxSessions),
+		sessions:  map[*session]struct{}{},
+	}
+	for _, u := range cfg.Users {
+		h, err := parsePasswordHash(u.PasswordHash)
+		if err != nil {
+			// Callers check hashes first (CheckPasswordHash); a bad
+			// one here only means this user cannot log in.
+			log.Error("user cannot log in: unusable password hash", "user", u.Name, "err", err)
+			continue
+		}
+		s.users[u.Name] = &account{name: u.Name, hash: h, reportTo: u.ReportTo}
+		if s.dummy == nil {
+			// A real user's hash has the cost of a real verification.
+			s.dummy = &h
+		}
 	}
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
-	srv := smtp.NewServer(s)
-	srv.Domain = cfg.Hostname
-	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	return s
+}
+
+// newSMTP makes the go-smtp server of one listener.
+func (s *Server) newSMTP(pol Listener) *smtp.Server {
+	srv := smtp.NewServer(&listenerBackend{srv: s, pol: pol})
+	srv.Domain = s.cfg.Hostname
+	srv.MaxMessageBytes = s.cfg.MaxMessageBytes
 	// MaxRecipients is enforced by the session, which counts distinct
 	// faxes rather than RCPT commands.
-	srv.MaxLineLength = cfg.MaxLineLength
-	srv.ReadTimeout = cfg.ReadTimeout
-	srv.WriteTimeout = cfg.WriteTimeout
+	srv.MaxLineLength = s.cfg.MaxLineLength
+	srv.ReadTimeout = s.cfg.ReadTimeout
+	srv.WriteTimeout = s.cfg.WriteTimeout
 	srv.EnableSMTPUTF8 = true
-	srv.ErrorLog = slogAdapter{log}
-	s.smtp = srv
-	return s
+	srv.ErrorLog = slogAdapter{s.log.With("listener", pol.Name)}
+	if pol.TLS != TLSNone {
+		srv.TLSConfig = s.cfg.TLS
+	}
+	srv.AllowInsecureAuth = pol.InsecureAuth
+	return srv
+}
+
+// policy fills in a listener's defaults and refuses combinations that would
+// leak passwords or lock everyone out.
+func (s *Server) policy(p Listener) (Listener, error) {
+	if p.Name == "" {
+		p.Name = "smtp"
+	}
+	if p.TLS == "" {
+		p.TLS = TLSNone
+	}
+	if p.Auth == "" {
+		p.Auth = AuthNone
+	}
+	if p.Trusted == nil {
+		p.Trusted = s.cfg.Trusted
+	}
+	switch p.TLS {
+	case TLSNone:
+	case STARTTLS, ImplicitTLS:
+		if s.cfg.TLS == nil {
+			return p, fmt.Errorf("listener %s: TLS %s needs a certificate", p.Name, p.TLS)
+		}
+	default:
+		return p, fmt.Errorf("listener %s: unknown TLS mode %q", p.Name, p.TLS)
+	}
+	switch p.Auth {
+	case AuthNone:
+	case AuthOptional, AuthRequired:
+		if len(s.users) == 0 {
+			return p, fmt.Errorf("listener %s: auth %s, but no user can log in", p.Name, p.Auth)
+		}
+		if p.TLS == TLSNone && !p.InsecureAuth {
+			return p, fmt.Errorf("listener %s: AUTH without TLS sends passwords in the clear; use TLS or mark the listener insecure_auth", p.Name)
+		}
+	default:
+		return p, fmt.Errorf("listener %s: unknown auth mode %q", p.Name, p.Auth)
+	}
+	return p, nil
 }
 
 type slogAdapter struct{ log *slog.Logger }
@@ -94,10 +193,45 @@ type slogAdapter struct{ log *slog.Logger }
 func (a slogAdapter) Printf(format string, v ...any) { a.log.Debug(fmt.Sprintf(format, v...)) }
 func (a slogAdapter) Println(v ...any)               { a.log.Debug(fmt.Sprint(v...)) }
 
-// Serve accepts connections on l until Shutdown.
+// Serve accepts connections on l until Shutdown, with the default policy:
+// plain SMTP, no AUTH, Config.Trusted decides who may send.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(&limitListener{Listener: l, slots: s.slots, log: s.log})
-	if errors.Is(err, smtp.ErrServerClosed) {
+	return s.ServeListener(l, Listener{})
+}
+
+// CheckListener reports whether ServeListener would refuse policy p, so that
+// a daemon can refuse to start instead of failing later.
+func (s *Server) CheckListener(p Listener) error {
+	_, err := s.policy(p)
+	return err
+}
+
+// ServeListener accepts connections on l until Shutdown, with policy p.
+func (s *Server) ServeListener(l net.Listener, p Listener) error {
+	p, err := s.policy(p)
+	if err != nil {
+		return err
+	}
+	srv := s.newSMTP(p)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.servers = append(s.servers, srv)
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+
+	ll := &limitListener{Listener: l, slots: s.slots, log: s.log}
+	if p.TLS == ImplicitTLS {
+		ll.tls = s.cfg.TLS
+	}
+	err = srv.Serve(ll)
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing || errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
@@ -115,30 +249,46 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			idle = append(idle, sess.conn.Conn())
 		}
 	}
+	servers, listeners := s.servers, s.listeners
 	s.mu.Unlock()
+	// A listener registered but not yet accepting is unknown to go-smtp's
+	// Shutdown; closing it here ends its Serve too.
+	for _, l := range listeners {
+		l.Close()
+	}
 	// Closing the socket ends the session's read loop, which logs it out
 	// (taking s.mu), so this happens outside the lock.
 	for _, c := range idle {
 		c.Close()
 	}
-	err := s.smtp.Shutdown(ctx)
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { errc <- srv.Shutdown(ctx) }()
+	}
+	var err error
+	for range servers {
+		if e := <-errc; e != nil && !errors.Is(e, smtp.ErrServerClosed) && !errors.Is(e, net.ErrClosed) && err == nil {
+			err = e
+		}
+	}
 	if err != nil {
 		s.stop()
-		s.smtp.Close()
+		for _, srv := range servers {
+			srv.Close()
+		}
 	}
 	s.stop()
 	return err
 }
 
-// NewSession implements smtp.Backend.
-func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+func (s *Server) newSession(c *smtp.Conn, pol *Listener) (smtp.Session, error) {
 	remote := ""
 	var ip netip.Addr
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		ip = ap.Addr().Unmap()
 		remote = ip.String()
 	}
-	sess := &session{srv: s, conn: c, remoteIP: ip, remote: remote}
+	sess := &session{srv: s, pol: pol, conn: c, remoteIP: ip, remote: remote}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -150,10 +300,16 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 type session struct {
 	srv      *Server
+	pol      *Listener
 	conn     *smtp.Conn
 	remoteIP netip.Addr
 	remote   string
 	inData   bool // guarded by srv.mu
+
+	// The login and identity outlive RSET and each transaction; STARTTLS
+	// starts a new session, so they never carry over from plain text.
+	user     *account
+	identity Identity
 
 	from    string
 	hasFrom bool
@@ -187,13 +343,40 @@ func (x *session) Logout() error {
 }
 
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
-	if x.srv.cfg.Trusted == nil || !x.remoteIP.IsValid() || !x.srv.cfg.Trusted(x.remoteIP) {
-		x.srv.log.Warn("refused untrusted client", "remote_addr", x.remote)
-		return Reply(faxbridge.Errorf(faxbridge.EDenied, "this server only accepts fax mail from trusted networks, and %s is not one of them", x.remote))
+	if err := x.admit(); err != nil {
+		x.srv.log.Warn("refused client", "remote_addr", x.remote, "listener", x.pol.Name, "reason", faxbridge.ErrorMessage(err))
+		return Reply(err)
 	}
 	x.clear()
 	x.from, x.hasFrom = from, true
 	return nil
+}
+
+// admit decides whether this client may send at all, and who it is. A
+// logged-in user may send from anywhere; without AUTH, only from a trusted
+// network, and not at all on a listener that requires AUTH.
+func (x *session) admit() error {
+	p := x.pol
+	if x.user != nil {
+		x.identity = Identity{User: x.user.name, ReportTo: x.user.reportTo}
+		return nil
+	}
+	trusted := p.Trusted != nil && x.remoteIP.IsValid() && p.Trusted(x.remoteIP)
+	if trusted && p.Auth != AuthRequired {
+		x.identity = Identity{}
+		if x.srv.cfg.Network != nil {
+			n := x.srv.cfg.Network(x.remoteIP)
+			x.identity = Identity{Network: n.Network, ReportTo: n.ReportTo}
+		}
+		return nil
+	}
+	if p.Auth == AuthNone {
+		return faxbridge.Errorf(faxbridge.EDenied, "this server only accepts fax mail from trusted networks, and %s is not one of them", x.remote)
+	}
+	if _, isTLS := x.conn.TLSConnectionState(); !isTLS && !p.InsecureAuth {
+		return faxbridge.Errorf(faxbridge.EDenied, "authentication required: start TLS with STARTTLS, then log in with AUTH")
+	}
+	return faxbridge.Errorf(faxbridge.EDenied, "authentication required: log in with AUTH before sending")
 }
 
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
@@ -236,9 +419,21 @@ func (x *session) Data(r io.Reader) error {
 	defer cancel()
 	start := time.Now()
 	env := faxbridge.Envelope{MailFrom: x.from, Recipients: x.rcpts, RemoteAddr: x.remote}
-	ids, err := s.backend.Accept(ctx, env, r)
+	var ids []string
+	var err error
+	if mb, ok := s.backend.(MessageBackend); ok {
+		ids, err = mb.AcceptMessage(ctx, Message{Envelope: env, Identity: x.identity}, r)
+	} else {
+		ids, err = s.backend.Accept(ctx, env, r)
+	}
 	reply := Reply(err)
-	attrs := []any{"remote_addr", x.remote, "recipients", len(x.rcpts), "duration_ms", time.Since(start).Milliseconds()}
+	attrs := []any{"remote_addr", x.remote, "listener", x.pol.Name, "recipients", len(x.rcpts), "duration_ms", time.Since(start).Milliseconds()}
+	if x.identity.User != "" {
+		attrs = append(attrs, "user", x.identity.User)
+	}
+	if x.identity.Network != "" {
+		attrs = append(attrs, "network", x.identity.Network)
+	}
 	if err != nil {
 		attrs = append(attrs, "reply", fmt.Sprintf("%d %d.%d.%d", reply.Code, reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2]), "err", err)
 		if reply.Code >= 500 {
@@ -266,6 +461,11 @@ func Reply(err error) *smtp.SMTPError {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		return se
+	}
+	var lo *lockedOut
+	if errors.As(err, &lo) {
+		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+			Message: "Too many failed login attempts; try again in " + waitText(lo.wait)}
 	}
 	msg := faxbridge.ErrorMessage(err)
 	mk := func(code int, class, subject, detail int, text string) *smtp.SMTPError {
@@ -316,10 +516,15 @@ func oneLine(s string) string {
 
 // limitListener turns away connections beyond MaxSessions with a 421 instead
 // of letting them queue up and use memory.
+//
+// On an implicit-TLS listener it also wraps each connection in TLS, inside
+// the slot accounting: go-smtp recognises implicit TLS by finding a
+// *tls.Conn, and closing that closes the slotConn beneath, freeing the slot.
 type limitListener struct {
 	net.Listener
 	slots chan struct{}
 	log   *slog.Logger
+	tls   *tls.Config
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -330,9 +535,19 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
+			var sc net.Conn = &slotConn{Conn: c, release: func() { <-l.slots }}
+			if l.tls != nil {
+				sc = tls.Server(sc, l.tls)
+			}
+			return sc, nil
 		default:
 			l.log.Warn("too many SMTP sessions; refusing connection", "remote_addr", c.RemoteAddr().String())
+			if l.tls != nil {
+				// A client waiting for a TLS handshake cannot read
+				// a plain-text 421.
+				c.Close()
+				continue
+			}
 			go func() {
 				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				io.WriteString(c, "421 4.3.2 Too many connections; try again later\r\n")

@@ -38,6 +38,8 @@ type Main struct {
 	// SMTPListener and HTTPListener, when set, are used instead of
 	// listening on the configured addresses (tests pass port-0 listeners).
 	SMTPListener, HTTPListener net.Listener
+	// SMTPListeners, by name, do the same for [[smtp.listeners]].
+	SMTPListeners map[string]net.Listener
 	// ShutdownGrace bounds how long sessions in DATA and steps in flight
 	// may take to finish after a stop signal (default 25s, inside
 	// systemd's default 90s TimeoutStopSec).
@@ -50,6 +52,8 @@ type Main struct {
 	svc      *jobs.Service
 	smtp     *smtpd.Server
 	smtpLn   net.Listener
+	smtpLns  []smtpListener     // every SMTP listener, smtpLn included
+	cert     *smtpd.Certificate // nil without TLS
 	http     *http.Server
 	httpLn   net.Listener
 	closers  []func()
@@ -215,17 +219,9 @@ func (m *Main) Open(ctx context.Context) error {
 		DenyPrefixes:   cfg.Fax.DenyPrefixes,
 		AllowPremium:   cfg.Fax.AllowPremium,
 	})
-	m.smtp = smtpd.New(smtpd.Config{
-		Hostname:        hostname,
-		Trusted:         cfg.SMTP.Trusted,
-		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
-		MaxRecipients:   cfg.SMTP.MaxRecipients,
-		MaxSessions:     cfg.SMTP.MaxSessions,
-		MaxLineLength:   cfg.SMTP.MaxLineLength,
-		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
-		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
-		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
-	}, backend{book: book, svc: m.svc}, m.Log.With("component", "smtp"))
+	if err := m.newSMTP(hostname, backend{book: book, svc: m.svc}); err != nil {
+		return err
+	}
 
 	m.http = &http.Server{
 		Handler: httpd.Handler(httpd.Config{
@@ -248,12 +244,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("http listener: %w", err)
 		}
 	}
-	if m.smtpLn == nil {
-		if m.smtpLn, err = net.Listen("tcp", cfg.SMTP.Listen); err != nil {
-			return fmt.Errorf("smtp listener: %w", err)
-		}
-	}
-	return nil
+	return m.bindSMTP()
 }
 
 func paper(cfg *config.Config) string {
@@ -286,11 +277,7 @@ func (m *Main) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	go func() {
-		if err := m.smtp.Serve(m.smtpLn); err != nil {
-			errc <- fmt.Errorf("smtp: %w", err)
-		}
-	}()
+	m.serveSMTP(ctx, errc)
 
 	var runErr error
 	select {
@@ -339,6 +326,24 @@ type backend struct {
 }
 
 func (b backend) Resolve(rcpt string) (faxbridge.Recipient, error) { return b.book.Resolve(rcpt) }
+
+// AcceptMessage carries who sent the message into the job: the report goes
+// to a user's or a scanner network's configured address when there is one.
+func (b backend) AcceptMessage(ctx context.Context, m smtpd.Message, r io.Reader) ([]string, error) {
+	env := m.Envelope
+	env.ReportTo = m.Identity.ReportTo
+	env.Sender = firstOf(m.Identity.User, m.Identity.Network)
+	return b.Accept(ctx, env, r)
+}
+
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
 
 func (b backend) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]string, error) {
 	js, err := b.svc.Accept(ctx, env, r)

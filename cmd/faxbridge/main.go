@@ -5,6 +5,7 @@
 //	faxbridge demo [-dir DIR]            run everything on this machine, no outside service
 //	faxbridge check-config -config FILE  list every problem in a config file
 //	faxbridge jobs -config FILE list|show|retry|cancel
+//	faxbridge passwd [-argon2id]         print a password hash for [[users]]
 //	faxbridge version                    print the version
 package main
 
@@ -42,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "jobs":
 		return cmdJobs(args[1:], stdout, stderr)
+	case "passwd":
+		return cmdPasswd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "faxbridge", version)
 		return 0
@@ -61,6 +64,8 @@ func usage(w io.Writer) {
                                        built-in SignalWire simulator, reports to an outbox)
   faxbridge check-config -config FILE  check a configuration file and list every problem
   faxbridge jobs -config FILE list|show|retry|cancel   inspect and steer jobs
+  faxbridge passwd [-argon2id]         read a password on standard input, print its
+                                       hash for a [[users]] entry
   faxbridge version                    print the version
 `)
 }
@@ -110,6 +115,9 @@ func cmdServe(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads the TLS certificate when one is configured; without
+	// one, `systemctl reload` must not kill the daemon.
+	signal.Ignore(syscall.SIGHUP)
 	m := NewMain(cfg, log)
 	if err := m.Open(ctx); err != nil {
 		log.Error("cannot start", "err", err)

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/smtpd"
+)
+
+// smtpListener is one bound SMTP port with its policy.
+type smtpListener struct {
+	ln     net.Listener
+	policy smtpd.Listener
+	cfg    config.Listener
+}
+
+// newSMTP makes the SMTP server from the configuration: users, certificate,
+// lockouts and the policy of every listener, all checked before anything
+// listens.
+func (m *Main) newSMTP(hostname string, be smtpd.Backend) error {
+	cfg := m.Config
+	users := make([]smtpd.User, 0, len(cfg.Users))
+	for i, u := range cfg.Users {
+		if err := smtpd.CheckPasswordHash(u.PasswordHash); err != nil {
+			return fmt.Errorf("users[%d] (%s): password_hash: %w", i, u.Name, err)
+		}
+		users = append(users, smtpd.User{Name: u.Name, PasswordHash: u.PasswordHash, ReportTo: u.ReportTo})
+	}
+	sc := smtpd.Config{
+		Hostname:        hostname,
+		Trusted:         cfg.SMTP.Trusted,
+		Network:         func(a netip.Addr) smtpd.Identity { return networkIdentity(&cfg.SMTP, a) },
+		Users:           users,
+		AuthMaxFailures: cfg.SMTP.AuthMaxFailures,
+		AuthLockout:     cfg.SMTP.AuthLockout.Duration,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes,
+		MaxRecipients:   cfg.SMTP.MaxRecipients,
+		MaxSessions:     cfg.SMTP.MaxSessions,
+		MaxLineLength:   cfg.SMTP.MaxLineLength,
+		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
+		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
+		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
+	}
+	if cfg.SMTP.CertFile != "" {
+		cert, err := smtpd.LoadCertificate(cfg.SMTP.CertFile, cfg.SMTP.KeyFile)
+		if err != nil {
+			return err
+		}
+		m.cert = cert
+		sc.TLS = cert.TLSConfig(cfg.SMTP.TLSVersion())
+		m.Log.Info("TLS certificate loaded", "subject", cert.Leaf().Subject.String(), "not_after", cert.Leaf().NotAfter)
+	}
+	m.smtp = smtpd.New(sc, be, m.Log.With("component", "smtp"))
+
+	m.smtpLns = nil
+	for _, l := range cfg.SMTP.AllListeners() {
+		p := smtpd.Listener{
+			Name:         l.Name,
+			TLS:          smtpd.TLSMode(l.TLS),
+			Auth:         smtpd.AuthMode(l.Auth),
+			InsecureAuth: l.InsecureAuth,
+			Trusted:      func(a netip.Addr) bool { return cfg.SMTP.TrustedOn(&l, a) },
+		}
+		if err := m.smtp.CheckListener(p); err != nil {
+			return err
+		}
+		m.smtpLns = append(m.smtpLns, smtpListener{policy: p, cfg: l})
+	}
+	return nil
+}
+
+// networkIdentity is the identity a client address is bound to by
+// [[smtp.networks]], zero when none.
+func networkIdentity(s *config.SMTP, a netip.Addr) smtpd.Identity {
+	n, ok := s.Network(a)
+	if !ok {
+		return smtpd.Identity{}
+	}
+	return smtpd.Identity{Network: n.Name, ReportTo: n.ReportTo}
+}
+
+// bindSMTP binds every SMTP listener, or adopts the ones a test passed in
+// (SMTPListener for smtp.listen, SMTPListeners by name for the others).
+func (m *Main) bindSMTP() error {
+	for i := range m.smtpLns {
+		sl := &m.smtpLns[i]
+		if sl.cfg.Name == config.DefaultListener {
+			sl.ln = m.smtpLn
+		} else {
+			sl.ln = m.SMTPListeners[sl.cfg.Name]
+		}
+		if sl.ln == nil {
+			ln, err := net.Listen("tcp", sl.cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("smtp listener %s: %w", sl.cfg.Name, err)
+			}
+			sl.ln = ln
+		}
+		if sl.cfg.Name == config.DefaultListener {
+			m.smtpLn = sl.ln
+		} else {
+			ln := sl.ln
+			m.closers = append(m.closers, func() { ln.Close() })
+		}
+	}
+	return nil
+}
+
+// SMTPAddrOf is the bound address of the named SMTP listener ("" if none).
+func (m *Main) SMTPAddrOf(name string) string {
+	for _, sl := range m.smtpLns {
+		if sl.cfg.Name == name {
+			return addrString(sl.ln)
+		}
+	}
+	return ""
+}
+
+// ReloadCertificate reads the TLS certificate and key again; on error the
+// old pair stays in use.
+func (m *Main) ReloadCertificate() error {
+	if m.cert == nil {
+		return nil
+	}
+	if err := m.cert.Reload(); err != nil {
+		m.Log.Error("TLS certificate reload failed; keeping the certificate in use", "err", err)
+		return err
+	}
+	m.Log.Info("TLS certificate reloaded", "subject", m.cert.Leaf().Subject.String(), "not_after", m.cert.Leaf().NotAfter)
+	return nil
+}
+
+// serveSMTP serves every listener until ctx ends, reporting a listener that
+// fails on errc (without blocking: Run reads only the first), and reloads
+// the certificate on SIGHUP.
+func (m *Main) serveSMTP(ctx context.Context, errc chan<- error) {
+	for _, sl := range m.smtpLns {
+		m.Log.Info("SMTP listener ready", "listener", sl.policy.Name, "addr", addrString(sl.ln), "tls", sl.policy.TLS, "auth", sl.policy.Auth)
+		go func() {
+			if err := m.smtp.ServeListener(sl.ln, sl.policy); err != nil {
+				select {
+				case errc <- fmt.Errorf("smtp %s: %w", sl.policy.Name, err):
+				default:
+				}
+			}
+		}()
+	}
+	if m.cert == nil {
+		return
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+				m.ReloadCertificate()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
