@@ -36,8 +36,9 @@ type Config struct {
 }
 
 type Log struct {
-	Level  string `toml:"level"`  // debug, info, warn, error
-	Format string `toml:"format"` // text or json
+	Level       string `toml:"level"`        // debug, info, warn, error
+	Format      string `toml:"format"`       // text or json
+	MaskNumbers bool   `toml:"mask_numbers"` // hide most digits of fax numbers
 }
 
 type SMTP struct {

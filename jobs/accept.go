@@ -166,7 +166,7 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		return nil, err
 	}
 	for _, j := range jobs {
-		s.log.Info("job accepted", "job_id", j.ID, "to", j.Destination.To, "pages", j.Pages,
+		s.log.Info("job accepted", "job_id", j.ID, "to", s.number(j.Destination.To), "pages", j.Pages,
 			"document_bytes", j.DocumentBytes, "document_sha256", j.DocumentSHA256, "remote_addr", env.RemoteAddr, "sender", env.Sender)
 	}
 	s.crash("after-commit")

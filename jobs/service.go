@@ -82,6 +82,9 @@ type Config struct {
 	Hostname       string        // for report Message-IDs
 	ReportRetryFor time.Duration // how long an unavailable relay is retried, default 48h
 
+	// MaskNumbers hides most digits of fax numbers in log lines.
+	MaskNumbers bool
+
 	// Crash, when set, is called at named step boundaries; crash tests make
 	// it kill the process to prove that every boundary is safe.
 	Crash func(step string)
@@ -199,4 +202,12 @@ func (s *Service) retryDelay(err error, n int) time.Duration {
 // submissions, so a started call is allowed to finish within its timeout.
 func (s *Service) ctxFor(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.SendTimeout)
+}
+
+// number is how a fax number appears in the log.
+func (s *Service) number(n string) string {
+	if s.cfg.MaskNumbers {
+		return faxbridge.MaskNumbers(n)
+	}
+	return n
 }

@@ -34,6 +34,8 @@ type Backend interface {
 // Config is the SMTP server's policy, shared by all its listeners.
 type Config struct {
 	Hostname string
+	// MaskNumbers hides most digits of phone numbers in log lines.
+	MaskNumbers bool
 	// Trusted says whether a client may send without AUTH; a Listener may
 	// override it.
 	Trusted func(netip.Addr) bool
@@ -385,7 +387,7 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	r, err := x.srv.backend.Resolve(to)
 	if err != nil {
-		x.srv.log.Info("recipient refused", "remote_addr", x.remote, "code", faxbridge.ErrorCode(err), "reason", faxbridge.ErrorMessage(err))
+		x.srv.log.Info("recipient refused", "remote_addr", x.remote, "code", faxbridge.ErrorCode(err), "reason", x.srv.logText(faxbridge.ErrorMessage(err)))
 		return Reply(err)
 	}
 	key := r.Destination.To + "\x00" + r.Quality
@@ -566,4 +568,12 @@ type slotConn struct {
 func (c *slotConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// logText applies number masking to text bound for the log.
+func (s *Server) logText(t string) string {
+	if s.cfg.MaskNumbers {
+		return faxbridge.MaskNumbers(t)
+	}
+	return t
 }

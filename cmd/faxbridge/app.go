@@ -206,6 +206,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Hostname:       hostname,
 		ReportRetryFor: cfg.Mail.RetryFor.Duration,
 		FollowUpRetry:  cfg.Mail.RetryAfter.Duration,
+		MaskNumbers:    cfg.Log.MaskNumbers,
 		Crash:          crashHook(m.Log),
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 

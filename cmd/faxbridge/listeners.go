@@ -34,6 +34,7 @@ func (m *Main) newSMTP(hostname string, be smtpd.Backend) error {
 	}
 	sc := smtpd.Config{
 		Hostname:        hostname,
+		MaskNumbers:     cfg.Log.MaskNumbers,
 		Trusted:         cfg.SMTP.Trusted,
 		Network:         func(a netip.Addr) smtpd.Identity { return networkIdentity(&cfg.SMTP, a) },
 		Users:           users,
