@@ -74,6 +74,10 @@ type SMTP struct {
 type HTTP struct {
 	Listen    string `toml:"listen"`
 	PublicURL string `toml:"public_url"`
+	// CertFile and KeyFile serve HTTPS directly; without them the listener
+	// speaks plain HTTP, for a reverse proxy that terminates TLS.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
 }
 
 type SignalWire struct {
@@ -391,6 +395,10 @@ func (c *Config) Check() Problems {
 		add("http.public_url %q must be the absolute http(s) URL at which the fax provider reaches this server", c.HTTP.PublicURL)
 	} else if u.RawQuery != "" || u.Fragment != "" {
 		add("http.public_url must not have a query or fragment")
+	}
+
+	if (c.HTTP.CertFile == "") != (c.HTTP.KeyFile == "") {
+		add("http.cert_file and http.key_file go together")
 	}
 
 	// SignalWire

@@ -274,7 +274,11 @@ func (m *Main) Run(ctx context.Context) error {
 		m.svc.Run(workerCtx)
 	}()
 	go func() {
-		if err := m.http.Serve(m.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return m.http.Serve(m.httpLn) }
+		if c := m.Config.HTTP; c.CertFile != "" {
+			serve = func() error { return m.http.ServeTLS(m.httpLn, c.CertFile, c.KeyFile) }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()

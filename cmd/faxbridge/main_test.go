@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -86,9 +88,17 @@ const (
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil, mutate)
+}
+
+// newHarnessWith gives the simulator its own HTTP client (to trust a test
+// certificate).
+func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Config)) *harness {
+	t.Helper()
 	sim, err := signalwiretest.Start(signalwiretest.Config{
 		ProjectID: testProject, APIToken: testToken, SigningKey: testKey,
 		StepDelay: 5 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
+		HTTPClient: simClient,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -720,5 +730,30 @@ func TestImagesAreFaxedAndLogosSkipped(t *testing.T) {
 	}
 	if len(j.Skipped) != 1 || !strings.Contains(j.Skipped[0], "logo.png") {
 		t.Errorf("skipped = %q, want the logo", j.Skipped)
+	}
+}
+
+// With http.cert_file the daemon serves HTTPS itself: SignalWire fetches the
+// document and calls back over TLS, against the https public URL.
+func TestHTTPSListener(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir, "127.0.0.1")
+	pemBytes, err := os.ReadFile(dir + "/cert.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	h := newHarnessWith(t, client, func(c *config.Config) {
+		c.HTTP.PublicURL = strings.Replace(c.HTTP.PublicURL, "http://", "https://", 1)
+		c.HTTP.CertFile, c.HTTP.KeyFile = dir+"/cert.pem", dir+"/key.pem"
+	})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || j.Polls != 0 || !strings.HasPrefix(h.sim.Creates()[0].Form.Get("MediaUrl"), "https://") {
+		t.Errorf("outcome %q after %d polls, media %q; want delivered by an HTTPS callback", j.Outcome, j.Polls, h.sim.Creates()[0].Form.Get("MediaUrl"))
 	}
 }
