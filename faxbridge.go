@@ -277,6 +277,9 @@ type JobStore interface {
 	List(ctx context.Context, f JobFilter) ([]*Job, error)
 	// NextDue returns the earliest NextAt among active jobs, or zero if none.
 	NextDue(ctx context.Context) (time.Time, error)
+	// Usage counts the jobs created for a sender (Job.Sender) at or after
+	// since, and their pages: the basis of per-sender quotas.
+	Usage(ctx context.Context, sender string, since time.Time) (faxes, pages int, err error)
 	Close() error
 }
 

@@ -105,16 +105,17 @@ func (b *Book) Resolve(rcpt string) (faxbridge.Recipient, error) {
 	if err != nil {
 		return faxbridge.Recipient{}, err
 	}
-	if err := b.allowed(num); err != nil {
+	if err := Allowed(b.policy, num); err != nil {
 		return faxbridge.Recipient{}, err
 	}
 	r.Destination = faxbridge.Destination{To: num}
 	return r, nil
 }
 
-// allowed applies the destination policy to an E.164 number.
-func (b *Book) allowed(e164 string) error {
-	allowLen, denyLen := longestPrefix(e164, b.policy.AllowPrefixes), longestPrefix(e164, b.policy.DenyPrefixes)
+// Allowed applies a destination policy to an E.164 number. The book applies
+// the gateway's policy; a sender's own, narrower policy is applied with it.
+func Allowed(policy Policy, e164 string) error {
+	allowLen, denyLen := longestPrefix(e164, policy.AllowPrefixes), longestPrefix(e164, policy.DenyPrefixes)
 	if denyLen > allowLen {
 		return faxbridge.Errorf(faxbridge.EDenied, "faxes to %s are not allowed by this gateway's policy", e164)
 	}
@@ -125,7 +126,7 @@ func (b *Book) allowed(e164 string) error {
 	if err != nil {
 		return faxbridge.Errorf(faxbridge.EBadAddress, "%q is not a fax number", e164)
 	}
-	if !b.policy.AllowPremium {
+	if !policy.AllowPremium {
 		switch phonenumbers.GetNumberType(num) {
 		case phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST:
 			return faxbridge.Errorf(faxbridge.EDenied, "%s is a premium-rate number; this gateway does not fax to premium-rate numbers", e164)
@@ -137,7 +138,7 @@ func (b *Book) allowed(e164 string) error {
 		// own: take the main country of their calling code.
 		region = phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
 	}
-	for _, c := range b.policy.AllowCountries {
+	for _, c := range policy.AllowCountries {
 		if c == "*" || strings.EqualFold(c, region) {
 			return nil
 		}

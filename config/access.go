@@ -36,6 +36,7 @@ type Network struct {
 	Name     string   `toml:"name"`
 	CIDRs    []string `toml:"cidrs"`
 	ReportTo string   `toml:"report_to"`
+	SenderPolicy
 
 	prefixes []netip.Prefix
 }
@@ -46,6 +47,48 @@ type User struct {
 	PasswordHash     string `toml:"password_hash"` // bcrypt or argon2id; `faxbridge passwd` makes one
 	PasswordHashFile string `toml:"password_hash_file"`
 	ReportTo         string `toml:"report_to"`
+	SenderPolicy
+}
+
+// SenderPolicy is what one user or network may do, on top of the global
+// rules: zero values mean no further limit.
+type SenderPolicy struct {
+	FaxFrom        string   `toml:"fax_from"`        // caller ID for this sender's faxes
+	AllowCountries []string `toml:"allow_countries"` // narrower than fax.allow_countries
+	AllowPrefixes  []string `toml:"allow_prefixes"`  // E.164 prefixes this sender may fax
+	MaxPages       int      `toml:"max_pages"`       // pages per fax
+	FaxesPerHour   int      `toml:"faxes_per_hour"`
+	FaxesPerDay    int      `toml:"faxes_per_day"`
+	PagesPerHour   int      `toml:"pages_per_hour"`
+	PagesPerDay    int      `toml:"pages_per_day"`
+}
+
+// Empty reports whether the policy adds no rule.
+func (p SenderPolicy) Empty() bool {
+	return p.FaxFrom == "" && p.AllowCountries == nil && p.AllowPrefixes == nil && p.MaxPages == 0 &&
+		p.FaxesPerHour == 0 && p.FaxesPerDay == 0 && p.PagesPerHour == 0 && p.PagesPerDay == 0
+}
+
+func checkSenderPolicy(add func(string, ...any), who string, p SenderPolicy) {
+	if p.FaxFrom != "" && !e164.MatchString(p.FaxFrom) {
+		add("%s: fax_from %q must be an E.164 number", who, p.FaxFrom)
+	}
+	for _, pre := range p.AllowPrefixes {
+		if !regexp.MustCompile(`^\+[0-9]{1,15}$`).MatchString(pre) {
+			add("%s: allow_prefixes: %q must be an E.164 prefix like \"+1212\"", who, pre)
+		}
+	}
+	for _, cc := range p.AllowCountries {
+		if len(cc) != 2 {
+			add("%s: allow_countries: %q is not a two-letter country code", who, cc)
+		}
+	}
+	for _, n := range []int{p.MaxPages, p.FaxesPerHour, p.FaxesPerDay, p.PagesPerHour, p.PagesPerDay} {
+		if n < 0 {
+			add("%s: limits must not be negative", who)
+			break
+		}
+	}
 }
 
 var (
@@ -141,6 +184,7 @@ func (c *Config) checkAccess() Problems {
 		}
 		s.Networks[i].prefixes = parseNets(key+".cidrs", n.CIDRs)
 		checkReportTo(add, key, n.ReportTo)
+		checkSenderPolicy(add, key, n.SenderPolicy)
 	}
 
 	seenUser := map[string]bool{}
@@ -162,6 +206,7 @@ func (c *Config) checkAccess() Problems {
 			add("%s.password_hash is not a bcrypt ($2b$...) or argon2id ($argon2id$...) hash; make one with `faxbridge passwd`", key)
 		}
 		checkReportTo(add, key, u.ReportTo)
+		checkSenderPolicy(add, key, u.SenderPolicy)
 	}
 
 	if s.TLSVersion() == 0 {

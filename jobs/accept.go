@@ -107,6 +107,13 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		doc.Docs = append([]faxbridge.DocumentInfo{cover}, doc.Docs...)
 	}
 
+	if err := s.checkPages(ctx, env.Sender, doc.Pages, len(env.Recipients)); err != nil {
+		return nil, err
+	}
+	from := s.cfg.From
+	if p, ok := s.cfg.Policies[env.Sender]; ok && p.FaxFrom != "" {
+		from = p.FaxFrom
+	}
 	quality := subjectQuality(msg.Subject)
 
 	reportTo := firstNonEmpty(env.ReportTo, msg.From, env.MailFrom)
@@ -134,7 +141,7 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 			RemoteAddr:     env.RemoteAddr,
 			Sender:         env.Sender,
 			Destination:    rcpt.Destination,
-			From:           s.cfg.From,
+			From:           from,
 			Quality:        quality,
 			DocumentBytes:  doc.Bytes,
 			DocumentSHA256: doc.SHA256,

@@ -82,6 +82,9 @@ type Config struct {
 	Hostname       string        // for report Message-IDs
 	ReportRetryFor time.Duration // how long an unavailable relay is retried, default 48h
 
+	// Policies holds per-sender limits, by Job.Sender.
+	Policies map[string]SenderPolicy
+
 	// MaskNumbers hides most digits of fax numbers in log lines.
 	MaskNumbers bool
 

@@ -399,12 +399,29 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if x.srv.cfg.MaxRecipients > 0 && len(x.rcpts) >= x.srv.cfg.MaxRecipients {
 		return Reply(faxbridge.Errorf(faxbridge.ELimit, "too many fax recipients in one message (limit %d); send the rest in another message", x.srv.cfg.MaxRecipients))
 	}
+	if sc, ok := x.srv.backend.(SenderChecker); ok {
+		ctx, cancel := context.WithTimeout(x.srv.baseCtx, 30*time.Second)
+		err := sc.CheckRecipient(ctx, x.identity, r, len(x.rcpts))
+		cancel()
+		if err != nil {
+			x.srv.log.Info("recipient refused by sender policy", "remote_addr", x.remote, "user", x.identity.User, "network", x.identity.Network,
+				"code", faxbridge.ErrorCode(err), "reason", x.srv.logText(faxbridge.ErrorMessage(err)))
+			return Reply(err)
+		}
+	}
 	if x.seen == nil {
 		x.seen = map[string]bool{}
 	}
 	x.seen[key] = true
 	x.rcpts = append(x.rcpts, r)
 	return nil
+}
+
+// SenderChecker is a Backend that applies per-sender rules (destinations a
+// user or network may fax, quotas) to a recipient the address book
+// accepted. accepted is how many recipients this message already has.
+type SenderChecker interface {
+	CheckRecipient(ctx context.Context, id Identity, r faxbridge.Recipient, accepted int) error
 }
 
 func (x *session) Data(r io.Reader) error {

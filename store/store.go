@@ -104,6 +104,12 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX fax_sids_job_id ON fax_sids (job_id)`,
 	},
+	// 2: who sent each job and its pages, for per-sender quotas.
+	2: {
+		`ALTER TABLE jobs ADD COLUMN sender TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE jobs ADD COLUMN pages BIGINT NOT NULL DEFAULT 0`,
+		`CREATE INDEX jobs_sender_created ON jobs (sender, created_at)`,
+	},
 }
 
 // migrate brings the schema up to date. It is idempotent and safe to run from
@@ -192,6 +198,8 @@ type row struct {
 	updatedAt int64
 	data      string
 	sids      []string
+	sender    string
+	pages     int64
 }
 
 // encode builds the stored form of j as it will be at version v.
@@ -210,6 +218,8 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 		createdAt: millis(j.CreatedAt),
 		updatedAt: millis(j.UpdatedAt),
 		data:      string(data),
+		sender:    j.Sender,
+		pages:     int64(j.Pages),
 	}
 	if !j.NextAt.IsZero() {
 		r.nextAt = sql.NullInt64{Int64: dueMillis(j.NextAt), Valid: true}
@@ -288,9 +298,9 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range rows {
 			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-				(id, version, state, fax_sid, next_at, created_at, updated_at, data)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data)
+				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages)
 			if err != nil {
 				return fmt.Errorf("insert job %s: %w", r.id, err)
 			}
@@ -307,6 +317,17 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 		return db.fail(fmt.Errorf("create jobs: %w", err))
 	}
 	return nil
+}
+
+// Usage counts the jobs a sender created since a time, and their pages.
+func (db *DB) Usage(ctx context.Context, sender string, since time.Time) (faxes, pages int, err error) {
+	var p sql.NullInt64
+	err = db.rd.QueryRowContext(ctx, db.d.q(`SELECT count(*), sum(pages) FROM jobs WHERE sender = ? AND created_at >= ?`),
+		sender, millis(since)).Scan(&faxes, &p)
+	if err != nil {
+		return 0, 0, db.fail(fmt.Errorf("usage of %s: %w", sender, err))
+	}
+	return faxes, int(p.Int64), nil
 }
 
 // Get returns the job or an error with code NotFound.

@@ -207,6 +207,7 @@ func (m *Main) Open(ctx context.Context) error {
 		ReportRetryFor: cfg.Mail.RetryFor.Duration,
 		FollowUpRetry:  cfg.Mail.RetryAfter.Duration,
 		MaskNumbers:    cfg.Log.MaskNumbers,
+		Policies:       jobPolicies(cfg),
 		Crash:          crashHook(m.Log),
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 
@@ -220,7 +221,7 @@ func (m *Main) Open(ctx context.Context) error {
 		DenyPrefixes:   cfg.Fax.DenyPrefixes,
 		AllowPremium:   cfg.Fax.AllowPremium,
 	})
-	if err := m.newSMTP(hostname, backend{book: book, svc: m.svc}); err != nil {
+	if err := m.newSMTP(hostname, backend{book: book, svc: m.svc, policies: senderPolicies(cfg)}); err != nil {
 		return err
 	}
 
@@ -326,8 +327,9 @@ func (m *Main) Close() {
 
 // backend adapts the address book and the job service to smtpd.
 type backend struct {
-	book *address.Book
-	svc  *jobs.Service
+	book     *address.Book
+	svc      *jobs.Service
+	policies map[string]config.SenderPolicy
 }
 
 func (b backend) Resolve(rcpt string) (faxbridge.Recipient, error) { return b.book.Resolve(rcpt) }
@@ -337,17 +339,33 @@ func (b backend) Resolve(rcpt string) (faxbridge.Recipient, error) { return b.bo
 func (b backend) AcceptMessage(ctx context.Context, m smtpd.Message, r io.Reader) ([]string, error) {
 	env := m.Envelope
 	env.ReportTo = m.Identity.ReportTo
-	env.Sender = firstOf(m.Identity.User, m.Identity.Network)
+	env.Sender = senderOf(m.Identity)
 	return b.Accept(ctx, env, r)
 }
 
-func firstOf(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
+// senderOf names who sent a message, as per-sender policies are keyed:
+// "user:NAME" or "network:NAME", "" for neither.
+func senderOf(id smtpd.Identity) string {
+	switch {
+	case id.User != "":
+		return "user:" + id.User
+	case id.Network != "":
+		return "network:" + id.Network
 	}
 	return ""
+}
+
+// CheckRecipient applies a sender's own destination rules and fax quotas
+// at RCPT time, after the gateway's rules accepted the address.
+func (b backend) CheckRecipient(ctx context.Context, id smtpd.Identity, r faxbridge.Recipient, accepted int) error {
+	sender := senderOf(id)
+	if p, ok := b.policies[sender]; ok && r.Destination.Contact == "" && (p.AllowCountries != nil || p.AllowPrefixes != nil) {
+		pol := address.Policy{AllowCountries: p.AllowCountries, AllowPrefixes: p.AllowPrefixes, AllowPremium: true}
+		if err := address.Allowed(pol, r.Destination.To); err != nil {
+			return err
+		}
+	}
+	return b.svc.CheckQuota(ctx, sender, accepted)
 }
 
 func (b backend) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]string, error) {
@@ -410,4 +428,30 @@ func notifySystemd(state string) {
 	}
 	defer c.Close()
 	c.Write([]byte(state))
+}
+
+// jobPolicies keys each user's and network's limits the way senderOf names
+// the sender of a message.
+func jobPolicies(cfg *config.Config) map[string]jobs.SenderPolicy {
+	out := map[string]jobs.SenderPolicy{}
+	for key, p := range senderPolicies(cfg) {
+		out[key] = jobs.SenderPolicy{FaxFrom: p.FaxFrom, MaxPages: p.MaxPages, FaxesPerHour: p.FaxesPerHour,
+			FaxesPerDay: p.FaxesPerDay, PagesPerHour: p.PagesPerHour, PagesPerDay: p.PagesPerDay}
+	}
+	return out
+}
+
+func senderPolicies(cfg *config.Config) map[string]config.SenderPolicy {
+	out := map[string]config.SenderPolicy{}
+	for _, n := range cfg.SMTP.Networks {
+		if !n.SenderPolicy.Empty() {
+			out["network:"+n.Name] = n.SenderPolicy
+		}
+	}
+	for _, u := range cfg.Users {
+		if !u.SenderPolicy.Empty() {
+			out["user:"+u.Name] = u.SenderPolicy
+		}
+	}
+	return out
 }

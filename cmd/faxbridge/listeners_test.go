@@ -94,8 +94,8 @@ func TestSubmissionListeners(t *testing.T) {
 	if err := c.SendMail("scanner@example.com", []string{"15551234567@fax.example.com"}, strings.NewReader(string(msg))); err != nil {
 		t.Fatalf("send after AUTH: %v", err)
 	}
-	if r := h.waitReport(); r.Job.Outcome != "delivered" || r.Job.ReportTo != "alice@example.com" || r.Job.Sender != "alice" {
-		t.Errorf("outcome %q, report to %q, sender %q; want delivered, the user's report_to, alice", r.Job.Outcome, r.Job.ReportTo, r.Job.Sender)
+	if r := h.waitReport(); r.Job.Outcome != "delivered" || r.Job.ReportTo != "alice@example.com" || r.Job.Sender != "user:alice" {
+		t.Errorf("outcome %q, report to %q, sender %q; want delivered, the user's report_to, user:alice", r.Job.Outcome, r.Job.ReportTo, r.Job.Sender)
 	}
 
 	// STARTTLS: no AUTH before it; after it, AUTH LOGIN works and still

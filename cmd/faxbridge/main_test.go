@@ -757,3 +757,43 @@ func TestHTTPSListener(t *testing.T) {
 		t.Errorf("outcome %q after %d polls, media %q; want delivered by an HTTPS callback", j.Outcome, j.Polls, h.sim.Creates()[0].Form.Get("MediaUrl"))
 	}
 }
+
+// Per-sender rules for a named scanner network: its own caller ID, a page
+// limit per fax and a quota of faxes per hour, each refused with the limit
+// named; a destination outside its own allowed prefixes is refused at RCPT.
+func TestSenderPolicyAndQuota(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.SMTP.Networks = []config.Network{{Name: "scanners", CIDRs: []string{"127.0.0.0/8"}, SenderPolicy: config.SenderPolicy{
+			FaxFrom: "+15550109999", MaxPages: 2, FaxesPerHour: 2, AllowPrefixes: []string{"+1555"},
+		}}}
+	})
+	one := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
+	three := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")}, attachment{"b.pdf", "application/pdf", "", pdf(t, "two-pages.pdf")})
+	refusal := func(err error, code int, phrase string) {
+		t.Helper()
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != code || !strings.Contains(se.Message, phrase) {
+			t.Errorf("got %v, want %d containing %q", err, code, phrase)
+		}
+	}
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, one); err != nil {
+		t.Fatal(err)
+	}
+	refusal(h.send("a@example.com", []string{"15551234567@fax.example.com"}, three), 552, "at most 2 pages")
+	refusal(h.send("a@example.com", []string{"12125551234@fax.example.com"}, one), 550, "not allowed")
+	if err := h.send("a@example.com", []string{"15551234568@fax.example.com"}, one); err != nil {
+		t.Fatal(err)
+	}
+	refusal(h.send("a@example.com", []string{"15551234569@fax.example.com"}, one), 452, "quota of 2 faxes per hour")
+	for i := 0; i < 2; i++ {
+		if j := h.waitReport().Job; j.From != "+15550109999" || j.Sender != "network:scanners" {
+			t.Errorf("job from %q sender %q", j.From, j.Sender)
+		}
+	}
+	for _, c := range h.sim.Creates() {
+		if c.Form.Get("From") != "+15550109999" {
+			t.Errorf("fax sent from %q", c.Form.Get("From"))
+		}
+	}
+	h.noMoreReports()
+}

@@ -42,6 +42,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Release", testRelease},
 		{"List", testList},
 		{"NextDue", testNextDue},
+		{"Usage", testUsage},
 		{"Reopen", testReopen},
 		{"ConcurrentOpen", testConcurrentOpen},
 	}
@@ -720,5 +721,37 @@ func testConcurrentOpen(t *testing.T, open Opener) {
 	}
 	if len(got) != n {
 		t.Fatalf("%d jobs after creating one per instance, want %d", len(got), n)
+	}
+}
+
+func testUsage(t *testing.T, open Opener) {
+	s := Open(t, open)
+	ctx := t.Context()
+	mk := func(id, sender string, age time.Duration, pages int) *faxbridge.Job {
+		j := job(id, time.Time{})
+		j.Sender, j.Pages, j.CreatedAt = sender, pages, base.Add(-age)
+		return j
+	}
+	mustCreate(t, s,
+		mk("a1", "alice", 10*time.Minute, 3),
+		mk("a2", "alice", 50*time.Minute, 2),
+		mk("a3", "alice", 3*time.Hour, 7),
+		mk("b1", "scanners", time.Minute, 1),
+	)
+	tests := []struct {
+		sender       string
+		since        time.Duration
+		faxes, pages int
+	}{
+		{"alice", time.Hour, 2, 5},
+		{"alice", 24 * time.Hour, 3, 12},
+		{"scanners", time.Hour, 1, 1},
+		{"nobody", time.Hour, 0, 0},
+	}
+	for _, tt := range tests {
+		f, p, err := s.Usage(ctx, tt.sender, base.Add(-tt.since))
+		if err != nil || f != tt.faxes || p != tt.pages {
+			t.Errorf("Usage(%s, %v) = %d faxes, %d pages, %v; want %d, %d", tt.sender, tt.since, f, p, err, tt.faxes, tt.pages)
+		}
 	}
 }

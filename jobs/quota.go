@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// SenderPolicy limits one sender (a user or a named network, as in
+// Job.Sender). Zero values mean no limit.
+type SenderPolicy struct {
+	FaxFrom      string // caller ID for this sender's faxes
+	MaxPages     int    // pages per fax
+	FaxesPerHour int
+	FaxesPerDay  int
+	PagesPerHour int
+	PagesPerDay  int
+}
+
+type window struct {
+	name   string
+	length time.Duration
+}
+
+var (
+	hour = window{"hour", time.Hour}
+	day  = window{"day", 24 * time.Hour}
+)
+
+// CheckQuota is asked at RCPT time whether sender may send one more fax,
+// with pending faxes already accepted for this message. Over a quota is
+// temporary (ELimit, 452): the window moves on.
+func (s *Service) CheckQuota(ctx context.Context, sender string, pending int) error {
+	p, ok := s.cfg.Policies[sender]
+	if !ok {
+		return nil
+	}
+	for _, q := range []struct {
+		w     window
+		limit int
+	}{{hour, p.FaxesPerHour}, {day, p.FaxesPerDay}} {
+		if q.limit <= 0 {
+			continue
+		}
+		faxes, _, err := s.store.Usage(ctx, sender, s.now().Add(-q.w.length))
+		if err != nil {
+			return err
+		}
+		if faxes+pending+1 > q.limit {
+			return faxbridge.Errorf(faxbridge.ELimit, "the quota of %d faxes per %s for %s is used up; try again later", q.limit, q.w.name, senderName(sender))
+		}
+	}
+	return nil
+}
+
+// checkPages applies a sender's page limits to a message of pages pages to
+// n recipients.
+func (s *Service) checkPages(ctx context.Context, sender string, pages, n int) error {
+	p, ok := s.cfg.Policies[sender]
+	if !ok {
+		return nil
+	}
+	if p.MaxPages > 0 && pages > p.MaxPages {
+		return faxbridge.Errorf(faxbridge.ETooLarge, "the document has %d pages; %s may send at most %d pages per fax", pages, senderName(sender), p.MaxPages)
+	}
+	for _, q := range []struct {
+		w     window
+		limit int
+	}{{hour, p.PagesPerHour}, {day, p.PagesPerDay}} {
+		if q.limit <= 0 {
+			continue
+		}
+		_, used, err := s.store.Usage(ctx, sender, s.now().Add(-q.w.length))
+		if err != nil {
+			return err
+		}
+		if used+pages*n > q.limit {
+			return faxbridge.Errorf(faxbridge.ELimit, "this fax of %d pages would exceed the quota of %d pages per %s for %s (%d used); try again later", pages*n, q.limit, q.w.name, senderName(sender), used)
+		}
+	}
+	return nil
+}
+
+func senderName(sender string) string {
+	if sender == "" {
+		return "this sender"
+	}
+	return fmt.Sprintf("%q", sender)
+}
