@@ -25,6 +25,10 @@ type Listener struct {
 	// TrustedNetworks, when present, replaces smtp.trusted_networks (and
 	// the [[smtp.networks]]) on this listener; an empty list trusts nobody.
 	TrustedNetworks *[]string `toml:"trusted_networks"`
+	// MX makes this an inbound listener for mail from the internet: no
+	// AUTH, and only mail whose From is proven by DMARC (aligned DKIM or
+	// SPF) and on mx.allow_senders is accepted.
+	MX bool `toml:"mx"`
 
 	trusted []netip.Prefix
 }
@@ -244,6 +248,14 @@ func (c *Config) checkAccess() Problems {
 		l.trusted = nil
 		if l.TrustedNetworks != nil {
 			l.trusted = parseNets(key+".trusted_networks", *l.TrustedNetworks)
+		}
+		if l.MX {
+			if l.Auth != "none" {
+				add("%s: an mx listener takes mail from the internet without AUTH; remove auth", key)
+			}
+			if len(c.MX.AllowSenders) == 0 {
+				add("%s is an mx listener but mx.allow_senders is empty: nobody could fax through it", key)
+			}
 		}
 	}
 	for _, l := range s.AllListeners() {

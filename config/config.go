@@ -33,6 +33,15 @@ type Config struct {
 	Contacts   []Contact  `toml:"contacts"`
 	Worker     Worker     `toml:"worker"`
 	Users      []User     `toml:"users"`
+	MX         MX         `toml:"mx"`
+}
+
+// MX configures inbound mail from the internet on listeners marked mx.
+type MX struct {
+	// AllowSenders lists who may fax by mail from the internet, once DMARC
+	// proves the From: "alice@example.com", "example.com" (anyone there),
+	// "*.example.com" (any subdomain).
+	AllowSenders []string `toml:"allow_senders"`
 }
 
 type Log struct {

@@ -37,6 +37,14 @@ func (s *stickyReader) Read(p []byte) (int, error) {
 // committed: the caller may then say 250. Any error leaves nothing behind
 // that a worker would act on.
 func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]*faxbridge.Job, error) {
+	return s.AcceptVerified(ctx, env, r, nil)
+}
+
+// AcceptVerified is Accept with a gate: once the whole message has been
+// read, and before anything is built or stored, gate decides whether the
+// message may be faxed at all (the MX listener's proof of the sender). Its
+// error refuses the message.
+func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() error) ([]*faxbridge.Job, error) {
 	if len(env.Recipients) == 0 {
 		return nil, faxbridge.Errorf(faxbridge.EInvalid, "no valid recipients")
 	}
@@ -58,6 +66,14 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 			msg.Remove()
 		}
 		return nil, sr.err
+	}
+	if gate != nil {
+		if err := gate(); err != nil {
+			if msg != nil {
+				msg.Remove()
+			}
+			return nil, err
+		}
 	}
 	if perr != nil {
 		return nil, perr

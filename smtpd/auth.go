@@ -47,6 +47,10 @@ type Listener struct {
 	InsecureAuth bool
 	// Trusted overrides Config.Trusted on this listener when set.
 	Trusted func(netip.Addr) bool
+	// MX marks an inbound listener for mail from the internet: anyone may
+	// connect without AUTH, and the backend must prove each message's
+	// sender (DKIM, SPF, DMARC) before it accepts it.
+	MX bool
 }
 
 // User is an account that may log in with AUTH PLAIN or AUTH LOGIN.
@@ -64,12 +68,16 @@ type Identity struct {
 	// set: the user's report_to, or the network's for mail sent without
 	// AUTH (a scanner's From is often made up).
 	ReportTo string
+	// MX is set for a client of an MX listener: unproven until the
+	// backend has verified the message.
+	MX bool
 }
 
 // Message is what Data hands to a MessageBackend.
 type Message struct {
 	Envelope faxbridge.Envelope
 	Identity Identity // zero for a client that is neither logged in nor in a named network
+	Helo     string   // the client's EHLO/HELO name (for SPF)
 }
 
 // MessageBackend is a Backend that also wants to know who sent a message.

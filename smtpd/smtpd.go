@@ -363,6 +363,12 @@ func (x *session) admit() error {
 		x.identity = Identity{User: x.user.name, ReportTo: x.user.reportTo}
 		return nil
 	}
+	if p.MX {
+		// Anyone may offer mail to an MX; the message itself must prove
+		// its sender before it is accepted (see Identity.MX).
+		x.identity = Identity{MX: true}
+		return nil
+	}
 	trusted := p.Trusted != nil && x.remoteIP.IsValid() && p.Trusted(x.remoteIP)
 	if trusted && p.Auth != AuthRequired {
 		x.identity = Identity{}
@@ -441,7 +447,7 @@ func (x *session) Data(r io.Reader) error {
 	var ids []string
 	var err error
 	if mb, ok := s.backend.(MessageBackend); ok {
-		ids, err = mb.AcceptMessage(ctx, Message{Envelope: env, Identity: x.identity}, r)
+		ids, err = mb.AcceptMessage(ctx, Message{Envelope: env, Identity: x.identity, Helo: x.conn.Hostname()}, r)
 	} else {
 		ids, err = s.backend.Accept(ctx, env, r)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/faxbridge/faxbridge/httpd"
 	"github.com/faxbridge/faxbridge/jobs"
 	"github.com/faxbridge/faxbridge/notify"
+	"github.com/faxbridge/faxbridge/senderauth"
 	"github.com/faxbridge/faxbridge/smtpd"
 	"github.com/faxbridge/faxbridge/storage"
 	"github.com/faxbridge/faxbridge/store"
@@ -40,6 +41,9 @@ type Main struct {
 	SMTPListener, HTTPListener net.Listener
 	// SMTPListeners, by name, do the same for [[smtp.listeners]].
 	SMTPListeners map[string]net.Listener
+	// Resolver answers the DNS questions of MX-mode sender checks (nil:
+	// the system resolver); tests publish their keys through it.
+	Resolver senderauth.Resolver
 	// ShutdownGrace bounds how long sessions in DATA and steps in flight
 	// may take to finish after a stop signal (default 25s, inside
 	// systemd's default 90s TimeoutStopSec).
@@ -211,6 +215,10 @@ func (m *Main) Open(ctx context.Context) error {
 		Crash:          crashHook(m.Log),
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 
+	allow, err := senderauth.ParseAllowlist(cfg.MX.AllowSenders)
+	if err != nil {
+		return fmt.Errorf("mx.allow_senders: %w", err)
+	}
 	contacts := make([]address.Contact, 0, len(cfg.Contacts))
 	for _, c := range cfg.Contacts {
 		contacts = append(contacts, address.Contact{Name: c.Name, To: c.To, SipAuthUsername: c.SipAuthUsername, SipAuthPassword: c.SipAuthPassword})
@@ -221,7 +229,7 @@ func (m *Main) Open(ctx context.Context) error {
 		DenyPrefixes:   cfg.Fax.DenyPrefixes,
 		AllowPremium:   cfg.Fax.AllowPremium,
 	})
-	if err := m.newSMTP(hostname, backend{book: book, svc: m.svc, policies: senderPolicies(cfg)}); err != nil {
+	if err := m.newSMTP(hostname, backend{book: book, svc: m.svc, policies: senderPolicies(cfg), allow: allow, resolver: m.resolver(), log: m.Log.With("component", "mx")}); err != nil {
 		return err
 	}
 
@@ -254,6 +262,13 @@ func paper(cfg *config.Config) string {
 		return document.PaperFor(cfg.SMTP.DefaultRegion)
 	}
 	return cfg.Fax.Paper
+}
+
+func (m *Main) resolver() senderauth.Resolver {
+	if m.Resolver != nil {
+		return m.Resolver
+	}
+	return &senderauth.NetResolver{}
 }
 
 func (m *Main) ready(ctx context.Context) error {
@@ -330,6 +345,10 @@ type backend struct {
 	book     *address.Book
 	svc      *jobs.Service
 	policies map[string]config.SenderPolicy
+	// For MX listeners: who may send, and DNS for DKIM, SPF and DMARC.
+	allow    *senderauth.Allowlist
+	resolver senderauth.Resolver
+	log      *slog.Logger
 }
 
 func (b backend) Resolve(rcpt string) (faxbridge.Recipient, error) { return b.book.Resolve(rcpt) }
@@ -340,7 +359,50 @@ func (b backend) AcceptMessage(ctx context.Context, m smtpd.Message, r io.Reader
 	env := m.Envelope
 	env.ReportTo = m.Identity.ReportTo
 	env.Sender = senderOf(m.Identity)
+	if m.Identity.MX {
+		return b.acceptMX(ctx, m, env, r)
+	}
 	return b.Accept(ctx, env, r)
+}
+
+// acceptMX accepts mail from the internet only when its From is proven:
+// the message streams through the DKIM/SPF/DMARC verifier while it is
+// parsed, and the verdict is taken before anything is stored. A refusal
+// is an SMTP reply to the sending server, so nothing is accepted and then
+// dropped, and no bounce goes to a forged address.
+func (b backend) acceptMX(ctx context.Context, m smtpd.Message, env faxbridge.Envelope, r io.Reader) ([]string, error) {
+	pr, pw := io.Pipe()
+	type verdict struct {
+		res *senderauth.Result
+		err error
+	}
+	done := make(chan verdict, 1)
+	go func() {
+		in := senderauth.Input{RemoteIP: net.ParseIP(env.RemoteAddr), Helo: m.Helo, MailFrom: env.MailFrom}
+		res, err := senderauth.Verify(ctx, in, pr, b.resolver)
+		io.Copy(io.Discard, pr) // never leave the writer blocked
+		done <- verdict{res, err}
+	}()
+	defer pw.CloseWithError(io.ErrUnexpectedEOF) // unblocks the verifier if Accept stops early
+	gate := func() error {
+		pw.Close()
+		v := <-done
+		if v.err != nil {
+			return v.err
+		}
+		reason, err := senderauth.Decide(v.res, b.allow)
+		b.log.Info("inbound sender check", "remote_addr", env.RemoteAddr, "result", v.res.String(), "verdict", reason)
+		return err
+	}
+	js, err := b.svc.AcceptVerified(ctx, env, io.TeeReader(r, pw), gate)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(js))
+	for i, j := range js {
+		ids[i] = j.ID
+	}
+	return ids, nil
 }
 
 // senderOf names who sent a message, as per-sender policies are keyed:

@@ -67,6 +67,7 @@ func (m *Main) newSMTP(hostname string, be smtpd.Backend) error {
 			Auth:         smtpd.AuthMode(l.Auth),
 			InsecureAuth: l.InsecureAuth,
 			Trusted:      func(a netip.Addr) bool { return cfg.SMTP.TrustedOn(&l, a) },
+			MX:           l.MX,
 		}
 		if err := m.smtp.CheckListener(p); err != nil {
 			return err

@@ -8,6 +8,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -31,12 +33,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
 	"github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/config"
 	"github.com/faxbridge/faxbridge/faxsend/signalwiretest"
 	"github.com/faxbridge/faxbridge/httpd"
+	"github.com/faxbridge/faxbridge/senderauth"
 )
 
 // recorder is a Notifier that hands every report to the test and can be
@@ -70,6 +74,7 @@ func (r *recorder) Notify(ctx context.Context, rep faxbridge.Report) error {
 
 type harness struct {
 	t       *testing.T
+	hooks   []func(*Main) // applied to every Main before it opens
 	m       *Main
 	sim     *signalwiretest.Server
 	rec     *recorder
@@ -93,7 +98,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 
 // newHarnessWith gives the simulator its own HTTP client (to trust a test
 // certificate).
-func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Config)) *harness {
+func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Config), hooks ...func(*Main)) *harness {
 	t.Helper()
 	sim, err := signalwiretest.Start(signalwiretest.Config{
 		ProjectID: testProject, APIToken: testToken, SigningKey: testKey,
@@ -104,7 +109,7 @@ func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Co
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	h := &harness{t: t, sim: sim, rec: &recorder{ch: make(chan faxbridge.Report, 100)}}
+	h := &harness{t: t, sim: sim, rec: &recorder{ch: make(chan faxbridge.Report, 100)}, hooks: hooks}
 	h.startWith(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", mutate)
 	return h
 }
@@ -138,6 +143,9 @@ func (h *harness) startWith(dir, smtpAddr, httpAddr string, mutate func(*config.
 	m.Notifier = h.rec
 	m.SMTPListener, m.HTTPListener = smtpLn, httpLn
 	m.ShutdownGrace = 5 * time.Second
+	for _, hook := range h.hooks {
+		hook(m)
+	}
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +228,11 @@ func pdf(t *testing.T, name string) []byte {
 // send delivers msg over SMTP and returns the reply to the first failing
 // command, or nil for a 250.
 func (h *harness) send(from string, rcpts []string, msg []byte) error {
-	c, err := smtp.Dial(h.smtp)
+	return h.sendAt(h.smtp, from, rcpts, msg)
+}
+
+func (h *harness) sendAt(addr, from string, rcpts []string, msg []byte) error {
+	c, err := smtp.Dial(addr)
 	if err != nil {
 		return err
 	}
@@ -796,4 +808,60 @@ func TestSenderPolicyAndQuota(t *testing.T) {
 		}
 	}
 	h.noMoreReports()
+}
+
+// An MX listener takes mail from the internet only when DMARC proves the
+// From (here: an aligned DKIM signature) and the sender is allowed; a
+// spoofed From, a broken signature and an unlisted sender are refused at
+// the end of DATA, so nothing is accepted and no bounce is sent by us.
+func TestMXModeAcceptsOnlyProvenSenders(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, _ := rsa.GenerateKey(rand.Reader, 2048)
+	dns := &senderauth.StaticResolver{}
+	for _, k := range []struct {
+		domain string
+		key    *rsa.PrivateKey
+	}{{"example.com", key}, {"attacker.example", attacker}, {"other.example", attacker}} {
+		if err := dns.AddDKIMKey("sel", k.domain, &k.key.PublicKey); err != nil {
+			t.Fatal(err)
+		}
+		dns.AddTXT("_dmarc."+k.domain, "v=DMARC1; p=reject")
+	}
+	h := newHarnessWith(t, nil, func(c *config.Config) {
+		c.SMTP.Listeners = append(c.SMTP.Listeners, config.Listener{Name: "mx", Listen: "127.0.0.1:0", MX: true})
+		c.MX.AllowSenders = []string{"example.com"}
+	}, func(m *Main) { m.Resolver = dns })
+	mx := h.m.SMTPAddrOf("mx")
+	sign := func(msg []byte, domain string, k *rsa.PrivateKey) []byte {
+		var b bytes.Buffer
+		if err := dkim.Sign(&b, bytes.NewReader(msg), &dkim.SignOptions{Domain: domain, Selector: "sel", Signer: k}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	doc := attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")}
+	good := sign(message("Alice <alice@example.com>", "from the internet", doc), "example.com", key)
+	spoofed := sign(message("Alice <alice@example.com>", "spoofed", doc), "attacker.example", attacker)
+	broken := bytes.Replace(sign(message("Alice <alice@example.com>", "altered", doc), "example.com", key), []byte("Please fax"), []byte("Please FAX"), 1)
+	unlisted := sign(message("Bob <bob@other.example>", "unlisted", doc), "other.example", attacker)
+	for name, msg := range map[string][]byte{"spoofed From": spoofed, "broken signature": broken, "sender not allowed": unlisted} {
+		err := h.sendAt(mx, "alice@example.com", []string{"15551234567@fax.example.com"}, msg)
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 1}) {
+			t.Errorf("%s: got %v, want 550 5.7.1", name, err)
+		}
+	}
+	if err := h.sendAt(mx, "alice@example.com", []string{"15551234567@fax.example.com"}, good); err != nil {
+		t.Fatalf("proven sender refused: %v", err)
+	}
+	if j := h.waitReport().Job; j.Outcome != "delivered" || j.ReportTo != "alice@example.com" {
+		t.Errorf("outcome %q report to %q", j.Outcome, j.ReportTo)
+	}
+	h.noMoreReports()
+	if n := len(h.sim.Creates()); n != 1 {
+		t.Errorf("%d faxes, want 1", n)
+	}
 }
