@@ -86,6 +86,7 @@ func TestExampleAccessBlocksLoad(t *testing.T) {
 		"submission 0.0.0.0:587 starttls required",
 		"submissions 0.0.0.0:465 implicit required",
 		"lan 192.168.1.10:2525 none required",
+		"mx 203.0.113.10:25 starttls none",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("listeners:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
