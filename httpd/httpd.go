@@ -35,7 +35,11 @@ type Config struct {
 	// Ready reports whether the daemon can take mail (database and storage
 	// reachable); /readyz answers 503 when it returns an error.
 	Ready func(ctx context.Context) error
-	Log   *slog.Logger
+	// Metrics serves /metrics when set.
+	Metrics http.Handler
+	// OnCallback, when set, is told the HTTP answer to every callback.
+	OnCallback func(code int)
+	Log        *slog.Logger
 }
 
 // Handler returns the HTTP handler.
@@ -44,6 +48,9 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc(CallbackPath, func(w http.ResponseWriter, r *http.Request) { callback(cfg, w, r) })
 	if cfg.Media != nil {
 		mux.Handle("/media/", cfg.Media)
+	}
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -67,6 +74,11 @@ func Handler(cfg Config) http.Handler {
 }
 
 func callback(cfg Config, w http.ResponseWriter, r *http.Request) {
+	if cfg.OnCallback != nil {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() { cfg.OnCallback(rec.code) }()
+		w = rec
+	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
@@ -110,4 +122,14 @@ func status(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
 }

@@ -88,6 +88,11 @@ type Config struct {
 	// MaskNumbers hides most digits of fax numbers in log lines.
 	MaskNumbers bool
 
+	// OnEvent, when set, is told of job events (metrics): "submitted",
+	// "provider_error", "outcome" with the outcome, "report" with sent,
+	// retry or abandoned.
+	OnEvent func(event, value string)
+
 	// Crash, when set, is called at named step boundaries; crash tests make
 	// it kill the process to prove that every boundary is safe.
 	Crash func(step string)
@@ -213,4 +218,10 @@ func (s *Service) number(n string) string {
 		return faxbridge.MaskNumbers(n)
 	}
 	return n
+}
+
+func (s *Service) event(name, value string) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(name, value)
+	}
 }

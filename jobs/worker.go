@@ -183,6 +183,7 @@ func (s *Service) submit(ctx context.Context, j *faxbridge.Job) error {
 	switch {
 	case err == nil:
 		log.Info("fax submitted", "fax_sid", st.SID, "attempt", len(j.Attempts), "quality", j.Quality)
+		s.event("submitted", "")
 		return s.adopt(ctx, j, st)
 	case errors.Is(err, faxbridge.ErrAmbiguous):
 		// The provider may have the fax. Stay in submitting: the next step
@@ -197,6 +198,7 @@ func (s *Service) submit(ctx context.Context, j *faxbridge.Job) error {
 		// attempt did not happen.
 		j.Attempts = j.Attempts[:len(j.Attempts)-1]
 		log.Warn("fax provider unavailable; will retry", "err", err, "retry_after", faxbridge.RetryAfter(err))
+		s.event("provider_error", "temporary")
 		return s.temporary(ctx, j, faxbridge.StateQueued, err)
 	default:
 		a := &j.Attempts[len(j.Attempts)-1]
@@ -407,6 +409,7 @@ func resolutionError(msg string) bool {
 
 // finish sets the final outcome; the report and cleanup follow.
 func (s *Service) finish(j *faxbridge.Job, outcome, reason string) {
+	s.event("outcome", outcome)
 	now := s.now().UTC()
 	j.State = faxbridge.StateDone
 	j.Outcome = outcome
@@ -462,15 +465,18 @@ func (s *Service) finishUp(ctx context.Context, j *faxbridge.Job) error {
 			j.ReportState = faxbridge.ReportSent
 			j.ReportSentAt = now.UTC()
 			log.Info("report sent", "outcome", j.Outcome)
+			s.event("report", "sent")
 		// A refused relay login is retried too: it is a configuration
 		// problem an operator can fix before the deadline.
 		case (faxbridge.Temporary(err) || faxbridge.ErrorCode(err) == faxbridge.EUnauthorized) && now.Before(j.ReportDeadline):
 			j.ReportTries++
 			log.Warn("report not delivered yet; will retry", "err", err, "tries", j.ReportTries)
+			s.event("report", "retry")
 			later(now.Add(backoff(j.ReportTries, s.cfg.FollowUpRetry, 30*time.Minute)))
 		default:
 			j.ReportState = faxbridge.ReportAbandoned
 			log.Error("report abandoned", "err", err, "tries", j.ReportTries+1)
+			s.event("report", "abandoned")
 		}
 	}
 	j.NextAt = next

@@ -36,6 +36,9 @@ type Config struct {
 	Hostname string
 	// MaskNumbers hides most digits of phone numbers in log lines.
 	MaskNumbers bool
+	// OnResult, when set, is told the reply code of every DATA (250 for
+	// an accepted message) and how long it took: metrics.
+	OnResult func(listener string, code int, took time.Duration)
 	// Trusted says whether a client may send without AUTH; a Listener may
 	// override it.
 	Trusted func(netip.Addr) bool
@@ -452,6 +455,13 @@ func (x *session) Data(r io.Reader) error {
 		ids, err = s.backend.Accept(ctx, env, r)
 	}
 	reply := Reply(err)
+	if s.cfg.OnResult != nil {
+		code := 250
+		if reply != nil {
+			code = reply.Code
+		}
+		s.cfg.OnResult(x.pol.Name, code, time.Since(start))
+	}
 	attrs := []any{"remote_addr", x.remote, "listener", x.pol.Name, "recipients", len(x.rcpts), "duration_ms", time.Since(start).Milliseconds()}
 	if x.identity.User != "" {
 		attrs = append(attrs, "user", x.identity.User)

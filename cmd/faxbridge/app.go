@@ -22,6 +22,7 @@ import (
 	"github.com/faxbridge/faxbridge/faxsend"
 	"github.com/faxbridge/faxbridge/httpd"
 	"github.com/faxbridge/faxbridge/jobs"
+	"github.com/faxbridge/faxbridge/metrics"
 	"github.com/faxbridge/faxbridge/notify"
 	"github.com/faxbridge/faxbridge/senderauth"
 	"github.com/faxbridge/faxbridge/smtpd"
@@ -50,6 +51,7 @@ type Main struct {
 	ShutdownGrace time.Duration
 
 	db       *store.DB
+	metrics  *metrics.Metrics
 	blobs    faxbridge.BlobStore
 	ping     func(context.Context) error
 	fax      *faxsend.Client
@@ -116,6 +118,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("open job database: %w", err)
 	}
 	m.closers = append(m.closers, func() { m.db.Close() })
+	m.metrics = metrics.New(m.db)
 
 	var media http.Handler
 	switch cfg.Storage.Backend {
@@ -212,6 +215,7 @@ func (m *Main) Open(ctx context.Context) error {
 		FollowUpRetry:  cfg.Mail.RetryAfter.Duration,
 		MaskNumbers:    cfg.Log.MaskNumbers,
 		Policies:       jobPolicies(cfg),
+		OnEvent:        m.metrics.JobEvent,
 		Crash:          crashHook(m.Log),
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 
@@ -235,12 +239,14 @@ func (m *Main) Open(ctx context.Context) error {
 
 	m.http = &http.Server{
 		Handler: httpd.Handler(httpd.Config{
-			PublicURL: publicURL,
-			Callbacks: m.fax,
-			Sink:      m.svc,
-			Media:     media,
-			Ready:     m.ready,
-			Log:       m.Log.With("component", "http"),
+			PublicURL:  publicURL,
+			Callbacks:  m.fax,
+			Sink:       m.svc,
+			Media:      media,
+			Ready:      m.ready,
+			Metrics:    m.metrics.Handler(),
+			OnCallback: m.metrics.Callback,
+			Log:        m.Log.With("component", "http"),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,

@@ -35,6 +35,7 @@ func (m *Main) newSMTP(hostname string, be smtpd.Backend) error {
 	sc := smtpd.Config{
 		Hostname:        hostname,
 		MaskNumbers:     cfg.Log.MaskNumbers,
+		OnResult:        m.metrics.SMTPResult,
 		Trusted:         cfg.SMTP.Trusted,
 		Network:         func(a netip.Addr) smtpd.Identity { return networkIdentity(&cfg.SMTP, a) },
 		Users:           users,

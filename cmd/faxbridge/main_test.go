@@ -865,3 +865,30 @@ func TestMXModeAcceptsOnlyProvenSenders(t *testing.T) {
 		t.Errorf("%d faxes, want 1", n)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	h.send("a@example.com", []string{"15551234567@fax.example.com"}, []byte("Subject: nothing\r\n\r\n"))
+	h.waitReport()
+	resp, err := http.Get(h.public + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`faxbridge_smtp_messages_total{code="250",listener="smtp"} 1`,
+		`faxbridge_smtp_messages_total{code="554",listener="smtp"} 1`,
+		`faxbridge_job_events_total{event="outcome",value="delivered"} 1`,
+		`faxbridge_job_events_total{event="report",value="sent"} 1`,
+		`faxbridge_callbacks_total{code="200"}`,
+		`faxbridge_job_store_up 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
