@@ -327,6 +327,17 @@ func (s *Service) poll(ctx context.Context, j *faxbridge.Job) error {
 func (s *Service) ApplyStatus(ctx context.Context, jobID string, st faxbridge.FaxStatus) error {
 	for try := 0; try < 5; try++ {
 		j, err := s.store.GetBySID(ctx, st.SID)
+		if faxbridge.ErrorCode(err) == faxbridge.ENotFound && jobID != "" {
+			// The callback can beat the provider's answer to our POST:
+			// the SID is not recorded yet. A signed callback for a job
+			// caught mid-submission is the provider telling us it has
+			// the fax, so it settles the submission (the in-flight step's
+			// own update then loses on the version and changes nothing).
+			j, err = s.adoptFromCallback(ctx, jobID, st)
+			if faxbridge.ErrorCode(err) == faxbridge.EConflict {
+				continue // the submission's answer was recorded meanwhile
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -359,6 +370,28 @@ func (s *Service) ApplyStatus(ctx context.Context, jobID string, st faxbridge.Fa
 		return err
 	}
 	return faxbridge.Errorf(faxbridge.EUnavailable, "the job is busy; try again")
+}
+
+func (s *Service) adoptFromCallback(ctx context.Context, jobID string, st faxbridge.FaxStatus) (*faxbridge.Job, error) {
+	j, err := s.store.Get(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.State != faxbridge.StateSubmitting || (st.To != "" && st.To != j.Destination.To) {
+		return nil, faxbridge.Errorf(faxbridge.ENotFound, "no such fax")
+	}
+	j.State = faxbridge.StateSending
+	j.FaxSID = st.SID
+	j.SendErrors, j.LastError = 0, ""
+	if n := len(j.Attempts); n > 0 {
+		j.Attempts[n-1].FaxSID = st.SID
+	}
+	j.NextAt = s.now().Add(s.cfg.PollAfter)
+	if err := s.update(ctx, j); err != nil {
+		return nil, err
+	}
+	s.log.Info("fax SID learned from a callback that beat the submission's answer", "job_id", j.ID, "fax_sid", st.SID)
+	return j, nil
 }
 
 // outcome applies a terminal provider status: redial a busy or unanswered

@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,6 +38,7 @@ type spool struct {
 	decided bool
 	kind    Kind
 	f       *os.File
+	w       *bufio.Writer // over f: decoders hand over one base64 line at a time
 	h       hash.Hash
 	n       int64
 	werr    error
@@ -64,8 +66,8 @@ func (s *spool) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if s.f != nil && len(rest) > 0 {
-		if _, err := s.f.Write(rest); err != nil {
+	if s.w != nil && len(rest) > 0 {
+		if _, err := s.w.Write(rest); err != nil {
 			s.werr = err
 			return 0, err
 		}
@@ -98,7 +100,8 @@ func (s *spool) decide() error {
 			return err
 		}
 		s.f = f
-		if _, err := f.Write(s.head); err != nil {
+		s.w = bufio.NewWriterSize(f, 64<<10)
+		if _, err := s.w.Write(s.head); err != nil {
 			return err
 		}
 	}
@@ -135,7 +138,7 @@ func (s *spool) finish() (spooled, error) {
 	}
 	if s.f != nil {
 		p.path = s.f.Name()
-		err = errors.Join(err, s.werr, s.f.Close())
+		err = errors.Join(err, s.werr, s.w.Flush(), s.f.Close())
 		if err != nil {
 			_ = os.Remove(p.path)
 			p.path = ""

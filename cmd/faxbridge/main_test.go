@@ -892,3 +892,21 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The provider's callback can arrive before its answer to our POST: the
+// outcome must still be taken from the callback, not waited for by polling.
+func TestCallbackBeforeSubmissionAnswer(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Worker.PollAfter = config.Duration{Duration: time.Minute}
+		c.Worker.PollMax = config.Duration{Duration: time.Minute}
+	})
+	h.sim.SetFaults(signalwiretest.Faults{Latency: 300 * time.Millisecond})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	if j.Outcome != "delivered" || j.Polls != 0 || len(h.sim.Creates()) != 1 {
+		t.Errorf("outcome %q after %d polls, %d creates; want delivered from the early callback", j.Outcome, j.Polls, len(h.sim.Creates()))
+	}
+	h.noMoreReports()
+}
