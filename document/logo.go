@@ -84,7 +84,14 @@ func SkipLogos(cands []Candidate, minPixels int) []string {
 		kept++
 	}
 	if kept == 0 {
-		clear(reasons)
+		// Nothing but small images: they are what the sender meant to fax
+		// (a lone photo of a signed page), unless they only decorate the
+		// HTML body (multipart/related), which nobody means to fax.
+		for i, c := range cands {
+			if !c.InRelated {
+				reasons[i] = ""
+			}
+		}
 	}
 	return reasons
 }

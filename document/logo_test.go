@@ -74,7 +74,9 @@ func TestSkipLogos(t *testing.T) {
 			[]string{"", "small image (50×50), probably a logo"}},
 		// The only thing in the message: the sender meant it.
 		{"logo alone", []Candidate{cand(icon, "png", false)}, []string{""}},
-		{"logos only", []Candidate{cand(icon, "png", true), cand(icon, "png", false)}, []string{"", ""}},
+		// An image that only decorates the HTML body stays skipped even then.
+		{"logos only", []Candidate{cand(icon, "png", true), cand(icon, "png", false)}, []string{"signature-size image (50×50)", ""}},
+		{"html decoration only", []Candidate{cand(icon, "png", true)}, []string{"signature-size image (50×50)"}},
 		{"nothing", nil, []string{}},
 	}
 	for _, tc := range cases {

@@ -84,10 +84,16 @@ func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r 
 		return nil, faxbridge.Errorf(faxbridge.EBadContent, "delivery reports are not faxed")
 	}
 
+	if err := unreadableDocument(msg); err != nil {
+		return nil, err
+	}
 	inputs, skipped := s.pickDocuments(msg)
 	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: s.cfg.Paper}
 	text := strings.TrimSpace(msg.Text)
-	if s.cfg.CoverPage == "always" || (s.cfg.CoverPage == "auto" && len(inputs) == 0 && text != "") {
+	// A text-only message becomes a cover page; one whose attachments
+	// cannot be faxed does not: a page saying "see attached" with nothing
+	// attached is worse than a refusal that names the attachment.
+	if s.cfg.CoverPage == "always" || (s.cfg.CoverPage == "auto" && len(inputs) == 0 && text != "" && !hasAttachments(msg)) {
 		opts.Cover = &document.CoverInfo{
 			From:    firstNonEmpty(msg.From, env.MailFrom),
 			To:      recipientsText(env.Recipients),
@@ -97,7 +103,10 @@ func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r 
 		}
 	}
 	if len(inputs) == 0 && opts.Cover == nil {
-		return nil, faxbridge.Errorf(faxbridge.EBadContent, "nothing to fax: no PDF, TIFF, JPEG or PNG document and no text (%s); attach the document", describeFound(msg))
+		if text == "" && len(msg.Parts) == 0 {
+			return nil, faxbridge.Errorf(faxbridge.EBadContent, "nothing to fax: the message has no document and no text; attach the document as PDF, TIFF, JPEG or PNG")
+		}
+		return nil, faxbridge.Errorf(faxbridge.EBadContent, "nothing to fax: no PDF, TIFF, JPEG or PNG document (%s); attach the document in one of those forms", describeFound(msg))
 	}
 	var total int64
 	for _, in := range inputs {
@@ -261,6 +270,54 @@ func (s *Service) pickDocuments(msg *mailparse.Message) ([]document.Input, []str
 		in = append(in, cands[i].Input)
 	}
 	return in, skipped
+}
+
+// documentTypes are declared types and name endings that say "this is a
+// document": a part that claims so but is not one is damaged, and refusing
+// it by name beats faxing the rest without it.
+var documentTypes = map[string]string{
+	"application/pdf": "PDF", "image/tiff": "TIFF", "image/tif": "TIFF", "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/png": "PNG",
+	".pdf": "PDF", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG",
+}
+
+// unreadableDocument refuses a message with an attachment that is declared
+// a document but whose bytes are not one (or are empty). Images that only
+// decorate an HTML body are not documents anyone means to fax.
+func unreadableDocument(msg *mailparse.Message) error {
+	for _, p := range msg.Parts {
+		if p.Kind != mailparse.KindOther || p.InRelated {
+			continue
+		}
+		what := documentTypes[p.DeclaredType]
+		if dot := strings.LastIndexByte(p.Name, '.'); what == "" && dot >= 0 {
+			what = documentTypes[strings.ToLower(p.Name[dot:])]
+		}
+		if what == "" {
+			continue
+		}
+		name := p.Name
+		if name == "" {
+			name = "the " + p.DeclaredType + " attachment"
+		} else {
+			name = fmt.Sprintf("attachment %q", name)
+		}
+		if p.Size == 0 {
+			return faxbridge.Errorf(faxbridge.EBadContent, "%s is empty; attach the document again", name)
+		}
+		return faxbridge.Errorf(faxbridge.EBadContent, "%s is not a readable %s (damaged, or another kind of file); export it again and resend", name, what)
+	}
+	return nil
+}
+
+// hasAttachments reports whether the message carries parts a person
+// attached, as opposed to pictures in its HTML body.
+func hasAttachments(msg *mailparse.Message) bool {
+	for _, p := range msg.Parts {
+		if !p.InRelated && (p.Name != "" || p.Disposition == "attachment") {
+			return true
+		}
+	}
+	return false
 }
 
 // subjectQuality reads a quality tag such as "[standard]" from a subject.
