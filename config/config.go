@@ -162,10 +162,11 @@ type Fax struct {
 }
 
 type Contact struct {
-	Name            string `toml:"name"`
-	To              string `toml:"to"`
-	SipAuthUsername string `toml:"sip_auth_username"`
-	SipAuthPassword string `toml:"sip_auth_password"`
+	Name                string `toml:"name"`
+	To                  string `toml:"to"`
+	SipAuthUsername     string `toml:"sip_auth_username"`
+	SipAuthPassword     string `toml:"sip_auth_password"`
+	SipAuthPasswordFile string `toml:"sip_auth_password_file"`
 }
 
 type Worker struct {
@@ -302,6 +303,9 @@ func (c *Config) resolveSecrets(base string) Problems {
 	read("signalwire.signing_key", &c.SignalWire.SigningKey, c.SignalWire.SigningKeyFile)
 	read("storage.s3.secret_key", &c.Storage.S3.SecretKey, c.Storage.S3.SecretKeyFile)
 	read("mail.password", &c.Mail.Password, c.Mail.PasswordFile)
+	for i := range c.Contacts {
+		read(fmt.Sprintf("contacts[%d].sip_auth_password", i), &c.Contacts[i].SipAuthPassword, c.Contacts[i].SipAuthPasswordFile)
+	}
 	for i := range c.Users {
 		u := &c.Users[i]
 		read(fmt.Sprintf("users[%d].password_hash", i), &u.PasswordHash, u.PasswordHashFile)
