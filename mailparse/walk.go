@@ -323,6 +323,15 @@ func transferDecode(enc string, r io.Reader) io.Reader {
 	return r
 }
 
+// b64alphabet marks the bytes b64filter keeps: the base64 alphabet and '='.
+// A table lookup per byte is the cheapest test on this hot path.
+var b64alphabet = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") {
+		t[c] = true
+	}
+	return t
+}()
+
 // b64filter passes only base64 alphabet bytes, and pads a body cut short so
 // its last bytes decode too (as mail readers show them).
 type b64filter struct {
@@ -348,7 +357,7 @@ func (f *b64filter) Read(p []byte) (int, error) {
 		n, err := f.r.Read(p)
 		k := 0
 		for _, c := range p[:n] {
-			if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' {
+			if b64alphabet[c] {
 				p[k] = c
 				k++
 			}
