@@ -109,8 +109,8 @@ func orientMatrix(o int, x, y, dw, dh float64) [6]float64 {
 }
 
 // convert writes a PDF with one page per picture of the image at in.Path.
-// pdfcpu decodes the image (TIFF pages, PNG) or embeds it as it is (JPEG)
-// and writes the PDF; the page layout is ours, because pdfcpu's import
+// pdfcpu decodes the image (TIFF pages, PNG; Group 3 fax pages are decoded
+// by imageResources) or embeds it as it is (JPEG) and writes the PDF; the page layout is ours, because pdfcpu's import
 // places every image of a file alike and knows neither resolution nor
 // orientation.
 func convert(ctx context.Context, in Input, kind string, pics []picture, opt Options) (path string, err error) {
@@ -147,14 +147,9 @@ func convert(ctx context.Context, in Input, kind string, pics []picture, opt Opt
 	if err != nil || pages == nil {
 		return "", fmt.Errorf("create pdf: page tree: %v", err)
 	}
-	f, err := os.Open(in.Path)
+	res, err := imageResources(pc, in.Path, pics)
 	if err != nil {
 		return "", err
-	}
-	res, err := model.CreateImageResources(pc.XRefTable, bufio.NewReader(f), false, false)
-	f.Close()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", errUnreadable, err)
 	}
 	if len(res) != len(pics) {
 		return "", fmt.Errorf("%w: %d pages decoded, %d in the header", errUnreadable, len(res), len(pics))

@@ -555,17 +555,23 @@ func TestBuildImageMagickFax(t *testing.T) {
 	run(append(page, "-density", "200", "-units", "PixelsPerInch", "-monochrome", "-compress", "Group4", g4)...)
 	multi := filepath.Join(dir, "multi.tif")
 	run(append(append(page, page...), "-density", "200", "-units", "PixelsPerInch", "-monochrome", "-compress", "Group4", multi)...)
+	// Group 3 as ImageMagick writes it: one-dimensional, with fill bits,
+	// at the fax fine resolution of 204x196 dpi.
 	g3 := filepath.Join(dir, "g3.tif")
 	run(append(page, "-density", "204x196", "-units", "PixelsPerInch", "-monochrome", "-compress", "Fax", g3)...)
-	// pdfcpu's decoder cannot read ImageMagick's Group 3 (see tiffPages).
-	_, err := Build(context.Background(), []Input{imageInput(t, g3, "tiff")}, Options{TempDir: dir})
-	if want := `attachment "g3.tif" is a TIFF image in a compression that cannot be converted; send it as a PDF or as a Group 4 fax TIFF`; faxbridge.ErrorMessage(err) != want {
-		t.Errorf("g3.tif: %v", err)
+	g3multi := filepath.Join(dir, "g3multi.tif")
+	run(append(append(page, page...), "-density", "204x196", "-units", "PixelsPerInch", "-monochrome", "-compress", "Fax", g3multi)...)
+	for _, path := range []string{g3, g3multi} {
+		for i, img := range decodeFax(t, path) {
+			if got, want := darkRows(img), [][2]int{{200, 401}}; !equalRanges(got, want) {
+				t.Errorf("%s page %d: dark rows %v, want %v", filepath.Base(path), i+1, got, want)
+			}
+		}
 	}
 	for _, tc := range []struct {
 		path  string
 		pages int
-	}{{g4, 1}, {multi, 2}} {
+	}{{g4, 1}, {multi, 2}, {g3, 1}, {g3multi, 2}} {
 		res, err := Build(context.Background(), []Input{imageInput(t, tc.path, "tiff")}, Options{TempDir: dir})
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(tc.path), err)

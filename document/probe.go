@@ -21,7 +21,17 @@ type picture struct {
 	orient     int     // EXIF/TIFF orientation, 1 (upright) to 8
 
 	compression, t4 uint32 // TIFF only: Compression and T4Options
+
+	// TIFF Group 3 pages only, which are decoded here rather than by
+	// pdfcpu (see fax.go): the bit order, whether white is one, and
+	// where the coded rows are.
+	lsb, blackIsZero bool
+	rowsPerStrip     int
+	strips           []strip
 }
+
+// strip is one independently coded run of rows of a TIFF page.
+type strip struct{ off, n int64 }
 
 // Probe failures, told apart so that Build can say what the sender can do.
 var (
@@ -231,14 +241,15 @@ func tiffPages(r io.ReaderAt, size int64) ([]picture, error) {
 		switch p.compression {
 		case 1, 2, 4, 5, 6, 7, 8, 32773, 32946: // what pdfcpu's TIFF decoder reads
 		case 3:
-			// Its CCITT decoder (golang.org/x/image/ccitt) reads
-			// one-dimensional Group 3 only, and only without the fill bits
-			// before each end-of-line that libtiff and ImageMagick write.
+			// Decoded by faxPage, not pdfcpu, whose decoder trips over the
+			// fill bits that libtiff and ImageMagick write. The CCITT
+			// decoder underneath (golang.org/x/image/ccitt) reads
+			// one-dimensional coding only.
 			if p.t4&1 != 0 {
 				return nil, fmt.Errorf("%w: CCITT Group 3 2-D", errUnsupported)
 			}
-			if p.t4&4 != 0 {
-				return nil, fmt.Errorf("%w: CCITT Group 3 with end-of-line fill", errUnsupported)
+			if len(p.strips) == 0 {
+				return nil, fmt.Errorf("%w: tiff page without strips", errUnreadable)
 			}
 		default:
 			return nil, fmt.Errorf("%w: tiff compression %d", errUnsupported, p.compression)
@@ -252,14 +263,19 @@ func tiffPages(r io.ReaderAt, size int64) ([]picture, error) {
 
 // TIFF tags and field types used here.
 const (
-	tagWidth       = 256
-	tagHeight      = 257
-	tagCompression = 259
-	tagOrientation = 274
-	tagXRes        = 282
-	tagYRes        = 283
-	tagT4Options   = 292
-	tagResUnit     = 296
+	tagWidth        = 256
+	tagHeight       = 257
+	tagCompression  = 259
+	tagPhotometric  = 262
+	tagFillOrder    = 266
+	tagStripOffs    = 273
+	tagOrientation  = 274
+	tagRowsPerStrip = 278
+	tagStripCounts  = 279
+	tagXRes         = 282
+	tagYRes         = 283
+	tagT4Options    = 292
+	tagResUnit      = 296
 
 	typeShort    = 3
 	typeLong     = 4
@@ -324,8 +340,9 @@ func tiffDir(r io.ReaderAt, size int64, bo binary.ByteOrder, off int64) (picture
 		return picture{}, 0, bad("truncated")
 	}
 	p := picture{orient: 1}
-	unit := uint32(2) // inches, the TIFF default
-	p.compression = 1 // absent means uncompressed, as decoders read it
+	unit := uint32(2)       // inches, the TIFF default
+	p.compression = 1       // absent means uncompressed, as decoders read it
+	var offs, counts []byte // the StripOffsets and StripByteCounts entries
 	for i := range n {
 		e := buf[i*12 : i*12+12]
 		tag, typ, count := bo.Uint16(e), bo.Uint16(e[2:]), bo.Uint32(e[4:])
@@ -369,7 +386,36 @@ func tiffDir(r io.ReaderAt, size int64, bo binary.ByteOrder, off int64) (picture
 			unit = val()
 		case tagT4Options:
 			p.t4 = val()
+		case tagPhotometric:
+			p.blackIsZero = val() == 1
+		case tagFillOrder:
+			p.lsb = val() == 2
+		case tagRowsPerStrip:
+			p.rowsPerStrip = int(val())
+		case tagStripOffs:
+			offs = e
+		case tagStripCounts:
+			counts = e
 		}
+	}
+	if p.compression == 3 && offs != nil && counts != nil {
+		// Only the pages decoded here need their strips; other pages may
+		// have many thousands.
+		o, err1 := tiffValues(r, size, bo, offs)
+		n, err2 := tiffValues(r, size, bo, counts)
+		if err1 != nil || err2 != nil || len(o) != len(n) {
+			return picture{}, 0, bad("strips")
+		}
+		for i := range o {
+			s := strip{int64(o[i]), int64(n[i])}
+			if s.off+s.n > size {
+				return picture{}, 0, bad("strip beyond the end of the file")
+			}
+			p.strips = append(p.strips, s)
+		}
+	}
+	if p.rowsPerStrip <= 0 || p.rowsPerStrip > p.h {
+		p.rowsPerStrip = p.h // absent means one strip for the page
 	}
 	switch unit {
 	case 3: // centimetres
@@ -385,6 +431,38 @@ func tiffDir(r io.ReaderAt, size int64, bo binary.ByteOrder, off int64) (picture
 		p.orient = 1
 	}
 	return p, int64(bo.Uint32(buf[n*12:])), nil
+}
+
+// tiffValues reads the SHORT or LONG values of the directory entry e,
+// which are in the entry itself when they fit in four bytes.
+func tiffValues(r io.ReaderAt, size int64, bo binary.ByteOrder, e []byte) ([]uint32, error) {
+	typ, count := bo.Uint16(e[2:]), int64(bo.Uint32(e[4:]))
+	width := int64(4)
+	if typ == typeShort {
+		width = 2
+	} else if typ != typeLong {
+		return nil, errors.New("tiff: strip field type")
+	}
+	raw := e[8:12]
+	if count*width > 4 {
+		off := int64(bo.Uint32(e[8:]))
+		if count > size || off+count*width > size { // bounds the allocation too
+			return nil, errors.New("tiff: field beyond the end of the file")
+		}
+		raw = make([]byte, count*width)
+		if _, err := r.ReadAt(raw, off); err != nil {
+			return nil, err
+		}
+	}
+	v := make([]uint32, count)
+	for i := range v {
+		if width == 2 {
+			v[i] = uint32(bo.Uint16(raw[i*2:]))
+		} else {
+			v[i] = bo.Uint32(raw[i*4:])
+		}
+	}
+	return v, nil
 }
 
 // dpi returns the picture's resolution if it is plausible for a scan or a
