@@ -152,6 +152,10 @@ type Fax struct {
 	Paper       string `toml:"paper"`       // auto, letter or a4
 	LogoPixels  int    `toml:"logo_pixels"` // images smaller than this next to a document are logos
 	CoverPage   string `toml:"cover_page"`  // auto, always or never
+	// ParallelBuilds bounds how many messages' documents are checked and
+	// merged at once (0: one per CPU); with max_document_bytes it bounds
+	// memory, because the PDF library holds a document while checking it.
+	ParallelBuilds int `toml:"parallel_builds"`
 
 	// Destination policy, checked at RCPT. AllowCountries nil means the
 	// country of smtp.default_region only.
@@ -523,6 +527,9 @@ func (c *Config) Check() Problems {
 		if cc != "*" && len(cc) != 2 {
 			add("fax.allow_countries: %q is not a two-letter country code (or \"*\" for all)", cc)
 		}
+	}
+	if c.Fax.ParallelBuilds < 0 {
+		add("fax.parallel_builds must not be negative")
 	}
 	if c.Fax.LogoPixels < 0 {
 		add("fax.logo_pixels must not be negative")

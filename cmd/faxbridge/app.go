@@ -197,6 +197,7 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxDocBytes:    cfg.Fax.MaxDocBytes,
 		KeepDocument:   cfg.Storage.KeepDocument,
 		Paper:          paper(cfg),
+		MaxBuilds:      cfg.Fax.ParallelBuilds,
 		LogoPixels:     cfg.Fax.LogoPixels,
 		CoverPage:      cfg.Fax.CoverPage,
 		Concurrency:    w.Concurrency,
