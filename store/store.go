@@ -32,6 +32,8 @@ type DB struct {
 	// (WAL) while the writer waits for fsync; for PostgreSQL it is wr.
 	rd *sql.DB
 	d  dialect
+	// group batches concurrent Creates into one commit (SQLite only).
+	group *grouper
 }
 
 var _ faxbridge.JobStore = (*DB)(nil)
@@ -162,6 +164,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the connection pools.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	err := db.wr.Close()
 	if db.rd != db.wr {
 		if rerr := db.rd.Close(); err == nil {
@@ -295,6 +300,16 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if db.group != nil {
+		if queued, err := db.group.enqueue(ctx, rows); queued || err != nil {
+			return err
+		}
+	}
+	return db.createRows(ctx, rows)
+}
+
+// createRows inserts rows in one transaction and maps its error.
+func (db *DB) createRows(ctx context.Context, rows []row) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range rows {
 			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
