@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/faxbridge/faxbridge/daemon"
 	"io"
 	"os"
 	"os/signal"
@@ -66,7 +67,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	token, key := randomHex(16), "PSK_"+randomHex(16)
 
-	log := newLogger(config.Log{Level: "info", Format: "text"}, stderr)
+	log := daemon.NewLogger(config.Log{Level: "info", Format: "text"}, stderr)
 	sim, err := signalwiretest.Start(signalwiretest.Config{
 		ProjectID:  "demo-project",
 		APIToken:   token,
@@ -93,7 +94,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	m := NewMain(cfg, log)
+	m := daemon.NewMain(cfg, log)
+	m.Version = version
 	m.ShutdownGrace = 5 * time.Second
 	if err := m.Open(ctx); err != nil {
 		log.Error("cannot start", "err", err)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/faxbridge/faxbridge/daemon"
 	"io"
 	"os"
 	"os/signal"
@@ -109,7 +110,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "faxbridge: %s: %v\n", *path, err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
+	log := daemon.NewLogger(cfg.Log, stderr)
 	if w := config.WarnPermissions(*path); w != "" {
 		log.Warn(w)
 	}
@@ -118,16 +119,17 @@ func cmdServe(args []string, stderr io.Writer) int {
 	// SIGHUP reloads the TLS certificate when one is configured; without
 	// one, `systemctl reload` must not kill the daemon.
 	signal.Ignore(syscall.SIGHUP)
-	m := NewMain(cfg, log)
+	m := daemon.NewMain(cfg, log)
+	m.Version = version
 	if err := m.Open(ctx); err != nil {
 		log.Error("cannot start", "err", err)
 		m.Close()
 		return 1
 	}
-	notifySystemd("READY=1")
+	daemon.NotifySystemd("READY=1")
 	log.Info("faxbridge running", "version", version, "smtp", m.SMTPAddr(), "http", m.HTTPAddr())
 	err = m.Run(ctx)
-	notifySystemd("STOPPING=1")
+	daemon.NotifySystemd("STOPPING=1")
 	if err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1

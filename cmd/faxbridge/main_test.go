@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/faxbridge/faxbridge/daemon"
 	"image"
 	"image/color"
 	"image/png"
@@ -74,8 +75,8 @@ func (r *recorder) Notify(ctx context.Context, rep faxbridge.Report) error {
 
 type harness struct {
 	t       *testing.T
-	hooks   []func(*Main) // applied to every Main before it opens
-	m       *Main
+	hooks   []func(*daemon.Main) // applied to every Main before it opens
+	m       *daemon.Main
 	sim     *signalwiretest.Server
 	rec     *recorder
 	cfg     *config.Config
@@ -98,7 +99,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 
 // newHarnessWith gives the simulator its own HTTP client (to trust a test
 // certificate).
-func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Config), hooks ...func(*Main)) *harness {
+func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Config), hooks ...func(*daemon.Main)) *harness {
 	t.Helper()
 	sim, err := signalwiretest.Start(signalwiretest.Config{
 		ProjectID: testProject, APIToken: testToken, SigningKey: testKey,
@@ -139,7 +140,7 @@ func (h *harness) startWith(dir, smtpAddr, httpAddr string, mutate func(*config.
 	h.smtp = smtpLn.Addr().String()
 	h.public = cfg.HTTP.PublicURL
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := NewMain(cfg, log)
+	m := daemon.NewMain(cfg, log)
 	m.Notifier = h.rec
 	m.SMTPListener, m.HTTPListener = smtpLn, httpLn
 	m.ShutdownGrace = 5 * time.Second
@@ -833,7 +834,7 @@ func TestMXModeAcceptsOnlyProvenSenders(t *testing.T) {
 	h := newHarnessWith(t, nil, func(c *config.Config) {
 		c.SMTP.Listeners = append(c.SMTP.Listeners, config.Listener{Name: "mx", Listen: "127.0.0.1:0", MX: true})
 		c.MX.AllowSenders = []string{"example.com"}
-	}, func(m *Main) { m.Resolver = dns })
+	}, func(m *daemon.Main) { m.Resolver = dns })
 	mx := h.m.SMTPAddrOf("mx")
 	sign := func(msg []byte, domain string, k *rsa.PrivateKey) []byte {
 		var b bytes.Buffer

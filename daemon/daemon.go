@@ -1,4 +1,7 @@
-package main
+// Package daemon wires every faxbridge package into the running gateway.
+// The faxbridge command, the in-process tests and the benchmarks all start
+// it the same way: NewMain, Open, Run.
+package daemon
 
 import (
 	"context"
@@ -45,6 +48,11 @@ type Main struct {
 	// Resolver answers the DNS questions of MX-mode sender checks (nil:
 	// the system resolver); tests publish their keys through it.
 	Resolver senderauth.Resolver
+	// AcceptOnly runs SMTP and HTTP without the worker, so nothing is sent:
+	// for benchmarks that measure how fast mail is durably accepted.
+	AcceptOnly bool
+	// Version is reported to the fax provider as part of the User-Agent.
+	Version string
 	// ShutdownGrace bounds how long sessions in DATA and steps in flight
 	// may take to finish after a stop signal (default 25s, inside
 	// systemd's default 90s TimeoutStopSec).
@@ -68,7 +76,7 @@ type Main struct {
 
 // NewMain returns an unopened Main.
 func NewMain(cfg *config.Config, log *slog.Logger) *Main {
-	return &Main{Config: cfg, Log: log, ShutdownGrace: 25 * time.Second}
+	return &Main{Config: cfg, Log: log, Version: "dev", ShutdownGrace: 25 * time.Second}
 }
 
 // SMTPAddr and HTTPAddr are the bound addresses (useful with port 0).
@@ -158,7 +166,7 @@ func (m *Main) Open(ctx context.Context) error {
 		StoreMedia:           sw.StoreMedia,
 		StatusCallbackMethod: sw.StatusCallbackMethod,
 		StatusCallbackEvents: sw.StatusCallbackEvents,
-		UserAgent:            "faxbridge/" + version,
+		UserAgent:            "faxbridge/" + m.Version,
 	})
 	if err != nil {
 		return fmt.Errorf("SignalWire client: %w", err)
@@ -294,7 +302,9 @@ func (m *Main) Run(ctx context.Context) error {
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
-		m.svc.Run(workerCtx)
+		if !m.AcceptOnly {
+			m.svc.Run(workerCtx)
+		}
 	}()
 	go func() {
 		serve := func() error { return m.http.Serve(m.httpLn) }
@@ -449,7 +459,8 @@ func (b backend) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader
 	return ids, nil
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// NewLogger builds the daemon's logger from the [log] settings.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
@@ -481,9 +492,9 @@ func crashHook(log *slog.Logger) func(string) {
 	}
 }
 
-// notifySystemd tells systemd (Type=notify) about our state; a no-op when not
+// NotifySystemd tells systemd (Type=notify) about our state; a no-op when not
 // run by systemd.
-func notifySystemd(state string) {
+func NotifySystemd(state string) {
 	sock := os.Getenv("NOTIFY_SOCKET")
 	if sock == "" {
 		return
