@@ -20,6 +20,11 @@ func (s *Service) RetryNow(ctx context.Context, id string) (*faxbridge.Job, erro
 		if j.NextAt.IsZero() {
 			return faxbridge.Errorf(faxbridge.EInvalid, "job %s has nothing left to do (outcome %s, report %s)", j.ID, j.Outcome, j.ReportState)
 		}
+		if j.State == faxbridge.StateSubmitting {
+			// Its submission may be in flight: hurrying the check of
+			// whether the provider has it could send it twice.
+			return faxbridge.Errorf(faxbridge.EConflict, "job %s is being submitted right now; try again in a minute", j.ID)
+		}
 		j.NextAt = s.now()
 		return nil
 	})

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -146,6 +147,9 @@ type Service struct {
 	now      func() time.Time
 	wake     chan struct{}
 	builds   chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]bool // jobs with a step running in this process
 }
 
 // New returns a Service. Run starts its worker.
@@ -161,6 +165,7 @@ func New(cfg Config, store faxbridge.JobStore, blobs faxbridge.BlobStore, fax fa
 		now:      time.Now,
 		wake:     make(chan struct{}, 1),
 		builds:   make(chan struct{}, cfg.MaxBuilds),
+		inflight: map[string]bool{},
 	}
 }
 

@@ -37,10 +37,17 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("claiming jobs failed; retrying", "err", err)
 			}
 			for _, j := range claimed {
+				if !s.begin(j.ID) {
+					// A step of this job is still running here: another
+					// writer (a callback) cleared its lease. Two steps of
+					// one job at once could report or send twice.
+					continue
+				}
 				sem <- struct{}{}
 				wg.Add(1)
 				go func(j *faxbridge.Job) {
 					defer func() {
+						s.end(j.ID)
 						<-sem
 						wg.Done()
 						select {
@@ -114,11 +121,13 @@ func (s *Service) step(ctx context.Context, j *faxbridge.Job) {
 	if err != nil {
 		if faxbridge.ErrorCode(err) == faxbridge.EConflict {
 			// A callback changed the job first; its version wins and the
-			// job is looked at again from the stored state.
+			// job is looked at again from the stored state. Its update
+			// already ended our lease, and releasing now could end the
+			// lease of a newer claim instead.
 			log.Debug("job changed while a step ran; will look again", "err", err)
-		} else {
-			log.Warn("job step failed", "state", j.State, "err", err)
+			return
 		}
+		log.Warn("job step failed", "state", j.State, "err", err)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if rerr := s.store.Release(rctx, j.ID, s.cfg.Owner); rerr != nil && faxbridge.ErrorCode(rerr) != faxbridge.ENotFound {
@@ -543,4 +552,21 @@ func (s *Service) enrich(ctx context.Context, st *faxbridge.FaxStatus) {
 	if st.RemoteStationID == "" {
 		st.RemoteStationID = full.RemoteStationID
 	}
+}
+
+// begin marks a job's step as running in this process; false if one is.
+func (s *Service) begin(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[id] {
+		return false
+	}
+	s.inflight[id] = true
+	return true
+}
+
+func (s *Service) end(id string) {
+	s.mu.Lock()
+	delete(s.inflight, id)
+	s.mu.Unlock()
 }
