@@ -247,3 +247,16 @@ func String(d faxbridge.Destination) string {
 	}
 	return d.To
 }
+
+// Region returns the ISO country code of an E.164 number ("US", "DE"), or
+// the main country of its calling code for unassigned numbers, or "".
+func Region(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	if r := phonenumbers.GetRegionCodeForNumber(num); r != "" {
+		return r
+	}
+	return phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
+}

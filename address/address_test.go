@@ -109,3 +109,11 @@ func TestPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestRegion(t *testing.T) {
+	for n, want := range map[string]string{"+15551234567": "US", "+4930123456": "DE", "+14165551234": "CA", "garbage": ""} {
+		if got := Region(n); got != want {
+			t.Errorf("Region(%s) = %q, want %q", n, got, want)
+		}
+	}
+}

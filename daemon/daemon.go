@@ -205,6 +205,7 @@ func (m *Main) Open(ctx context.Context) error {
 		MaxDocBytes:    cfg.Fax.MaxDocBytes,
 		KeepDocument:   cfg.Storage.KeepDocument,
 		Paper:          paper(cfg),
+		PaperFor:       paperFor(cfg),
 		MaxBuilds:      cfg.Fax.ParallelBuilds,
 		LogoPixels:     cfg.Fax.LogoPixels,
 		CoverPage:      cfg.Fax.CoverPage,
@@ -270,6 +271,15 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	return m.bindSMTP()
+}
+
+// paperFor lays pages out for the destination's country when fax.paper is
+// auto.
+func paperFor(cfg *config.Config) func(string) string {
+	if cfg.Fax.Paper != "auto" {
+		return nil
+	}
+	return func(e164 string) string { return document.PaperFor(address.Region(e164)) }
 }
 
 func paper(cfg *config.Config) string {

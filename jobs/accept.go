@@ -88,7 +88,11 @@ func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r 
 		return nil, err
 	}
 	inputs, skipped := s.pickDocuments(msg)
-	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: s.cfg.Paper}
+	paper := s.cfg.Paper
+	if s.cfg.PaperFor != nil && strings.HasPrefix(env.Recipients[0].Destination.To, "+") {
+		paper = s.cfg.PaperFor(env.Recipients[0].Destination.To)
+	}
+	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: paper}
 	text := strings.TrimSpace(msg.Text)
 	// A text-only message becomes a cover page; one whose attachments
 	// cannot be faxed does not: a page saying "see attached" with nothing

@@ -47,6 +47,10 @@ type Config struct {
 	// Paper is the page size images and cover pages are laid out on:
 	// "letter" or "a4".
 	Paper string
+	// PaperFor, when set, chooses the page size by the destination number
+	// instead (Letter for North America, A4 elsewhere); a message to
+	// several countries is laid out for its first recipient's.
+	PaperFor func(e164 string) string
 	// LogoPixels: an image smaller than this many pixels next to a real
 	// document is taken for a signature logo and not faxed (0: default).
 	LogoPixels int
