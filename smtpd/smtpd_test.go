@@ -336,3 +336,29 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 		t.Errorf("accepted %d", len(be.accepted))
 	}
 }
+
+// 200 clients at once against a limit of 100: the first hundred are served,
+// the rest get 421 4.3.2 at once instead of queueing up (and using memory).
+func TestTwoHundredSessions(t *testing.T) {
+	_, addr := start(t, Config{MaxSessions: 100}, &fakeBackend{})
+	greetings := map[string]int{}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		greetings[strings.SplitN(line, " ", 2)[0]]++
+	}
+	if greetings["220"] != 100 || greetings["421"] != 100 {
+		t.Errorf("greetings = %v, want 100 × 220 and 100 × 421", greetings)
+	}
+}
