@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -93,8 +92,7 @@ func Mailpit(t testing.TB) *MailpitServer {
 	logPath := filepath.Join(dir, "mailpit.log")
 	logOnFailure(t, "mailpit", logPath)
 
-	var err error
-	for range startAttempts {
+	return launch(t, "mailpit", func() (*MailpitServer, *process) {
 		smtpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 		httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 		m := &MailpitServer{SMTPAddr: smtpAddr, APIURL: "http://" + httpAddr, t: t}
@@ -123,21 +121,8 @@ func Mailpit(t testing.TB) *MailpitServer {
 				return smtpReady(ctx)
 			},
 		}
-		if err = m.proc.start(); err != nil {
-			if errors.Is(err, errExited) {
-				continue
-			}
-			break
-		}
-		t.Cleanup(func() {
-			if err := m.proc.stop(); err != nil {
-				t.Errorf("stop mailpit: %v", err)
-			}
-		})
-		return m
-	}
-	t.Fatalf("start mailpit: %v", err)
-	return nil
+		return m, m.proc
+	})
 }
 
 // Stop shuts the server down (SIGTERM, then waits) to simulate a relay

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,8 +39,7 @@ func MinIO(t testing.TB) *MinIOServer {
 	logPath := filepath.Join(dir, "minio.log")
 	logOnFailure(t, "minio", logPath)
 
-	var err error
-	for range startAttempts {
+	return launch(t, "minio", func() (*MinIOServer, *process) {
 		m := &MinIOServer{
 			Endpoint:  net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t))),
 			AccessKey: "fb" + rand.Text()[:10],
@@ -66,21 +64,8 @@ func MinIO(t testing.TB) *MinIOServer {
 			},
 			ready: m.ready,
 		}
-		if err = m.proc.start(); err != nil {
-			if errors.Is(err, errExited) {
-				continue
-			}
-			break
-		}
-		t.Cleanup(func() {
-			if err := m.proc.stop(); err != nil {
-				t.Errorf("stop minio: %v", err)
-			}
-		})
-		return m
-	}
-	t.Fatalf("start minio: %v", err)
-	return nil
+		return m, m.proc
+	})
 }
 
 // ready wants the health check to pass and, because that check passes

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -62,8 +61,7 @@ func Postgres(t testing.TB) string {
 		t.Fatalf("initdb: %v\n%s", err, bytes.TrimSpace(out))
 	}
 
-	var err error
-	for range startAttempts {
+	return launch(t, "postgres", func() (string, *process) {
 		port := FreePort(t)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		p := &process{
@@ -91,21 +89,8 @@ func Postgres(t testing.TB) string {
 				return pgStartup(ctx, addr, "postgres", "postgres")
 			},
 		}
-		if err = p.start(); err != nil {
-			if errors.Is(err, errExited) {
-				continue
-			}
-			break
-		}
-		t.Cleanup(func() {
-			if err := p.stop(); err != nil {
-				t.Errorf("stop postgres: %v", err)
-			}
-		})
-		return fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr)
-	}
-	t.Fatalf("start postgres: %v", err)
-	return ""
+		return fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", addr), p
+	})
 }
 
 // pgCredential hands dir to the postgres user and returns that user's

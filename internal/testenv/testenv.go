@@ -127,6 +127,33 @@ func readTail(path string, n int64) string {
 // ready: usually its port was taken after FreePort released it.
 var errExited = errors.New("server exited before it was ready")
 
+// launch starts the server that attempt describes, on fresh ports each try:
+// a server that exits before it is ready has usually lost a port it was
+// given by FreePort to another process, so a new attempt picks new ports.
+// The server is stopped when the test ends.
+func launch[T any](t testing.TB, name string, attempt func() (T, *process)) T {
+	t.Helper()
+	var err error
+	for range startAttempts {
+		srv, p := attempt()
+		if err = p.start(); err != nil {
+			if errors.Is(err, errExited) {
+				continue
+			}
+			break
+		}
+		t.Cleanup(func() {
+			if err := p.stop(); err != nil {
+				t.Errorf("stop %s: %v", name, err)
+			}
+		})
+		return srv
+	}
+	t.Fatalf("start %s: %v", name, err)
+	var zero T
+	return zero
+}
+
 // process is one outside server that can be stopped and started again with
 // the same command line (same ports and data directory).
 type process struct {
