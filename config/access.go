@@ -78,7 +78,7 @@ func checkSenderPolicy(add func(string, ...any), who string, p SenderPolicy) {
 		add("%s: fax_from %q must be an E.164 number", who, p.FaxFrom)
 	}
 	for _, pre := range p.AllowPrefixes {
-		if !regexp.MustCompile(`^\+[0-9]{1,15}$`).MatchString(pre) {
+		if !e164Prefix.MatchString(pre) {
 			add("%s: allow_prefixes: %q must be an E.164 prefix like \"+1212\"", who, pre)
 		}
 	}

@@ -336,6 +336,7 @@ func unwrapPathError(err error) error {
 
 var (
 	e164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	e164Prefix = regexp.MustCompile(`^\+[0-9]{1,15}$`)
 	domainRe   = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 	contactRe  = regexp.MustCompile(`^(?i)[a-z0-9][a-z0-9._-]*$`)
 	validEvent = map[string]bool{"initiated": true, "ringing": true, "answered": true, "completed": true, "ringing_forwarded": true, "ringing_queued": true}
@@ -519,7 +520,7 @@ func (c *Config) Check() Problems {
 		add("fax.cover_page %q: use auto, always or never", c.Fax.CoverPage)
 	}
 	for _, p := range append(append([]string{}, c.Fax.AllowPrefixes...), c.Fax.DenyPrefixes...) {
-		if !regexp.MustCompile(`^\+[0-9]{1,15}$`).MatchString(p) {
+		if !e164Prefix.MatchString(p) {
 			add("fax.allow_prefixes/deny_prefixes: %q must be an E.164 prefix like \"+1900\"", p)
 		}
 	}

@@ -425,11 +425,7 @@ func (b backend) acceptMX(ctx context.Context, m smtpd.Message, env faxbridge.En
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(js))
-	for i, j := range js {
-		ids[i] = j.ID
-	}
-	return ids, nil
+	return jobIDs(js), nil
 }
 
 // senderOf names who sent a message, as per-sender policies are keyed:
@@ -462,11 +458,7 @@ func (b backend) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(js))
-	for i, j := range js {
-		ids[i] = j.ID
-	}
-	return ids, nil
+	return jobIDs(js), nil
 }
 
 // NewLogger builds the daemon's logger from the [log] settings.
@@ -544,4 +536,12 @@ func senderPolicies(cfg *config.Config) map[string]config.SenderPolicy {
 		}
 	}
 	return out
+}
+
+func jobIDs(js []*faxbridge.Job) []string {
+	ids := make([]string, len(js))
+	for i, j := range js {
+		ids[i] = j.ID
+	}
+	return ids
 }
