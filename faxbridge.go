@@ -53,6 +53,17 @@ const (
 	ReportAbandoned  ReportState = "abandoned"  // the relay refused it for good or the retry window closed
 )
 
+// Direction says which way a fax travels through the gateway.
+type Direction string
+
+const (
+	// Outbound: mail in, fax out. Jobs stored before directions existed
+	// have none and are outbound.
+	Outbound Direction = "outbound"
+	// Inbound: a fax received on one of our numbers, delivered by email.
+	Inbound Direction = "inbound"
+)
+
 // Destination is where a fax goes: an E.164 number or a SIP URI, with the SIP
 // credentials a contact may carry.
 type Destination struct {
@@ -108,7 +119,8 @@ type Attempt struct {
 // becomes several jobs.
 type Job struct {
 	ID        string    `json:"id"`
-	Version   int64     `json:"version"` // optimistic concurrency: bumped by every update
+	Version   int64     `json:"version"`             // optimistic concurrency: bumped by every update
+	Direction Direction `json:"direction,omitempty"` // "" is Outbound
 	State     State     `json:"state"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -166,6 +178,14 @@ type Job struct {
 	// Scheduling: the worker acts on the job when NextAt has passed. A zero
 	// NextAt means nothing is left to do.
 	NextAt time.Time `json:"next_at,omitempty"`
+}
+
+// Dir returns the job's direction, Outbound for jobs stored without one.
+func (j *Job) Dir() Direction {
+	if j.Direction == "" {
+		return Outbound
+	}
+	return j.Direction
 }
 
 // Final reports whether the fax itself has a final outcome.
@@ -249,9 +269,10 @@ type BlobStore interface {
 
 // JobFilter selects jobs for listing.
 type JobFilter struct {
-	State  State // "" for any
-	Limit  int   // 0 for no limit
-	Active bool  // only jobs with work left (NextAt set)
+	State     State     // "" for any
+	Direction Direction // "" for any
+	Limit     int       // 0 for no limit
+	Active    bool      // only jobs with work left (NextAt set)
 }
 
 // JobStore persists jobs. Every method is safe for concurrent use, including by

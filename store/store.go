@@ -112,6 +112,11 @@ var migrations = [][]string{
 		`ALTER TABLE jobs ADD COLUMN pages BIGINT NOT NULL DEFAULT 0`,
 		`CREATE INDEX jobs_sender_created ON jobs (sender, created_at)`,
 	},
+	// 3: which way each fax travels, so lists can show one direction.
+	3: {
+		`ALTER TABLE jobs ADD COLUMN direction TEXT NOT NULL DEFAULT 'outbound'`,
+		`CREATE INDEX jobs_direction_created ON jobs (direction, created_at)`,
+	},
 }
 
 // migrate brings the schema up to date. It is idempotent and safe to run from
@@ -205,6 +210,7 @@ type row struct {
 	sids      []string
 	sender    string
 	pages     int64
+	direction string
 }
 
 // encode builds the stored form of j as it will be at version v.
@@ -225,6 +231,7 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 		data:      string(data),
 		sender:    j.Sender,
 		pages:     int64(j.Pages),
+		direction: string(j.Dir()),
 	}
 	if !j.NextAt.IsZero() {
 		r.nextAt = sql.NullInt64{Int64: dueMillis(j.NextAt), Valid: true}
@@ -313,9 +320,9 @@ func (db *DB) createRows(ctx context.Context, rows []row) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range rows {
 			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages)
+				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction)
 			if err != nil {
 				return fmt.Errorf("insert job %s: %w", r.id, err)
 			}
@@ -520,6 +527,10 @@ func (db *DB) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job
 	if f.State != "" {
 		query += ` AND state = ?`
 		args = append(args, string(f.State))
+	}
+	if f.Direction != "" {
+		query += ` AND direction = ?`
+		args = append(args, string(f.Direction))
 	}
 	if f.Active {
 		query += ` AND next_at IS NOT NULL`

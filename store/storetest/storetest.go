@@ -580,14 +580,19 @@ func testList(t *testing.T, open Opener) {
 		mk("doneActive", 3*time.Hour, faxbridge.StateDone, true), // report pending
 		mk("new", time.Hour, faxbridge.StateSending, false),
 	)
+	in := mk("inbound", 30*time.Minute, faxbridge.StateDone, false)
+	in.Direction = faxbridge.Inbound
+	mustCreate(t, s, in)
 	tests := []struct {
 		f    faxbridge.JobFilter
 		want []string
 	}{
-		{faxbridge.JobFilter{}, []string{"newest", "new", "mid", "doneActive", "old"}},
-		{faxbridge.JobFilter{Limit: 2}, []string{"newest", "new"}},
+		{faxbridge.JobFilter{}, []string{"newest", "inbound", "new", "mid", "doneActive", "old"}},
+		{faxbridge.JobFilter{Limit: 2}, []string{"newest", "inbound"}},
 		{faxbridge.JobFilter{State: faxbridge.StateSending}, []string{"new", "mid"}},
-		{faxbridge.JobFilter{State: faxbridge.StateDone}, []string{"doneActive", "old"}},
+		{faxbridge.JobFilter{State: faxbridge.StateDone}, []string{"inbound", "doneActive", "old"}},
+		{faxbridge.JobFilter{Direction: faxbridge.Inbound}, []string{"inbound"}},
+		{faxbridge.JobFilter{Direction: faxbridge.Outbound, State: faxbridge.StateDone}, []string{"doneActive", "old"}},
 		{faxbridge.JobFilter{Active: true}, []string{"newest", "mid", "doneActive"}},
 		{faxbridge.JobFilter{State: faxbridge.StateDone, Active: true}, []string{"doneActive"}},
 		{faxbridge.JobFilter{State: faxbridge.StateSending, Active: true, Limit: 1}, []string{"mid"}},
