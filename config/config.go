@@ -77,6 +77,11 @@ type SMTP struct {
 	Listeners       []Listener `toml:"listeners"`
 	Networks        []Network  `toml:"networks"`
 
+	// Connections and time (see hardening.go): what one client may hold.
+	MaxSessionsPerClient int      `toml:"max_sessions_per_client"`
+	TrustedSessions      int      `toml:"trusted_sessions"`
+	StartTimeout         Duration `toml:"start_timeout"`
+
 	trusted []netip.Prefix
 }
 
@@ -221,6 +226,10 @@ func Defaults() Config {
 			TLSMinVersion:   "1.2",
 			AuthMaxFailures: 5,
 			AuthLockout:     Duration{15 * time.Minute},
+
+			MaxSessionsPerClient: 10,
+			TrustedSessions:      20,
+			StartTimeout:         Duration{30 * time.Second},
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:8080"},
 		SignalWire: SignalWire{
@@ -404,6 +413,7 @@ func (c *Config) Check() Problems {
 		add("smtp.default_region %q: use a two-letter country code such as \"US\" or \"DE\"", c.SMTP.DefaultRegion)
 	}
 	p = append(p, c.checkAccess()...)
+	p = append(p, c.checkHardening()...)
 
 	// HTTP
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

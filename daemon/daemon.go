@@ -386,18 +386,17 @@ func (b backend) AcceptMessage(ctx context.Context, m smtpd.Message, r io.Reader
 	env := m.Envelope
 	env.ReportTo = m.Identity.ReportTo
 	env.Sender = senderOf(m.Identity)
-	if m.Identity.MX {
-		return b.acceptMX(ctx, m, env, r)
-	}
 	return b.Accept(ctx, env, r)
 }
 
-// acceptMX accepts mail from the internet only when its From is proven:
+// AcceptInternet accepts mail from the internet only when its From is proven:
 // the message streams through the DKIM/SPF/DMARC verifier while it is
 // parsed, and the verdict is taken before anything is stored. A refusal
 // is an SMTP reply to the sending server, so nothing is accepted and then
 // dropped, and no bounce goes to a forged address.
-func (b backend) acceptMX(ctx context.Context, m smtpd.Message, env faxbridge.Envelope, r io.Reader) ([]string, error) {
+func (b backend) AcceptInternet(ctx context.Context, m smtpd.Message, r io.Reader) ([]string, error) {
+	env := m.Envelope
+	env.Sender = senderOf(m.Identity)
 	pr, pw := io.Pipe()
 	type verdict struct {
 		res *senderauth.Result

@@ -13,6 +13,11 @@ import (
 	"github.com/faxbridge/faxbridge/smtpd"
 )
 
+// The SMTP server's needs are checked here, at compile time: if the backend
+// ever lost a method, the build would fail instead of mail skipping a check
+// (MXBackend is what lets an mx listener start at all).
+var _ smtpd.MXBackend = backend{}
+
 // smtpListener is one bound SMTP port with its policy.
 type smtpListener struct {
 	ln     net.Listener
@@ -48,6 +53,10 @@ func (m *Main) newSMTP(hostname string, be smtpd.Backend) error {
 		ReadTimeout:     cfg.SMTP.ReadTimeout.Duration,
 		WriteTimeout:    cfg.SMTP.WriteTimeout.Duration,
 		DataTimeout:     cfg.SMTP.DataTimeout.Duration,
+
+		MaxSessionsPerClient: cfg.SMTP.MaxSessionsPerClient,
+		TrustedSessions:      cfg.SMTP.TrustedSessions,
+		StartTimeout:         cfg.SMTP.StartTimeout.Duration,
 	}
 	if cfg.SMTP.CertFile != "" {
 		cert, err := smtpd.LoadCertificate(cfg.SMTP.CertFile, cfg.SMTP.KeyFile)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -83,9 +84,17 @@ func (s *Service) checkPages(ctx context.Context, sender string, pages, n int) e
 	return nil
 }
 
+// senderName names a sender in a reply to that sender: in words, never as
+// the internal key ("user:carol") that quotas are kept under.
 func senderName(sender string) string {
-	if sender == "" {
-		return "this sender"
+	kind, name, _ := strings.Cut(sender, ":")
+	switch kind {
+	case "user":
+		return fmt.Sprintf("user %q", name)
+	case "network":
+		return fmt.Sprintf("network %q", name)
+	case "mx":
+		return "your domain"
 	}
-	return fmt.Sprintf("%q", sender)
+	return "this sender"
 }

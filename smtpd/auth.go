@@ -1,9 +1,7 @@
 package smtpd
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"strings"
 	"sync"
@@ -73,18 +71,11 @@ type Identity struct {
 	MX bool
 }
 
-// Message is what Data hands to a MessageBackend.
+// Message is what Data hands to the backend.
 type Message struct {
 	Envelope faxbridge.Envelope
 	Identity Identity // zero for a client that is neither logged in nor in a named network
 	Helo     string   // the client's EHLO/HELO name (for SPF)
-}
-
-// MessageBackend is a Backend that also wants to know who sent a message.
-// When the backend implements it, Data calls AcceptMessage instead of
-// Accept.
-type MessageBackend interface {
-	AcceptMessage(ctx context.Context, m Message, r io.Reader) ([]string, error)
 }
 
 // listenerBackend makes sessions for one listener, so each session knows
@@ -176,6 +167,9 @@ func (x *session) login(mech, name, password string) error {
 	s.limits.reset(akey)
 	s.limits.reset(ukey)
 	x.user = acct
+	if sc := slotOf(x.conn); sc != nil {
+		sc.started()
+	}
 	s.log.Info("authenticated", attrs...)
 	return nil
 }

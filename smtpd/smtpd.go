@@ -22,13 +22,30 @@ import (
 	"github.com/faxbridge/faxbridge"
 )
 
-// Backend is what the SMTP server calls into.
+// Backend is what the SMTP server calls into. It is one interface, checked
+// where it is implemented (var _ smtpd.Backend = ...), so that no check can
+// be skipped because a method went missing: an optional interface found by
+// type assertion would silently let mail past it.
 type Backend interface {
 	// Resolve maps one RCPT TO address to a fax recipient.
 	Resolve(rcpt string) (faxbridge.Recipient, error)
-	// Accept reads the message and commits its jobs; nil means the message
-	// is durably stored and the server may reply 250.
-	Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]string, error)
+	// CheckRecipient applies per-sender rules (destinations a user or
+	// network may fax, quotas) to a recipient the address book accepted.
+	// accepted is how many recipients this message already has.
+	CheckRecipient(ctx context.Context, id Identity, r faxbridge.Recipient, accepted int) error
+	// AcceptMessage reads a message from a logged-in user or a trusted
+	// network and commits its jobs; nil means the message is durably
+	// stored and the server may reply 250.
+	AcceptMessage(ctx context.Context, m Message, r io.Reader) ([]string, error)
+}
+
+// MXBackend is what an MX listener needs on top of Backend: a way in for
+// mail from the internet that proves the message's sender (DKIM, SPF,
+// DMARC) before accepting it. A listener marked MX refuses to start unless
+// the server's backend is one.
+type MXBackend interface {
+	Backend
+	AcceptInternet(ctx context.Context, m Message, r io.Reader) ([]string, error)
 }
 
 // Config is the SMTP server's policy, shared by all its listeners.
@@ -63,7 +80,18 @@ type Config struct {
 	MaxLineLength   int
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
-	DataTimeout     time.Duration // one DATA transaction, end to end
+	DataTimeout     time.Duration // one DATA or BDAT transaction, end to end
+
+	// Connections and time: what one client may hold. A client address
+	// (one /64 for IPv6) may have at most MaxSessionsPerClient sessions
+	// across all listeners (default MaxSessions/10); TrustedSessions of
+	// MaxSessions are kept for clients a listener trusts, so untrusted
+	// ones may fill only the rest; a client that has neither logged in
+	// nor started a transaction (MAIL FROM) StartTimeout after connecting
+	// is disconnected (default 30s).
+	MaxSessionsPerClient int
+	TrustedSessions      int
+	StartTimeout         time.Duration
 }
 
 // Server is an SMTP server for fax mail. It serves any number of listeners,
@@ -79,7 +107,14 @@ type Server struct {
 	limits    *limiter
 	verifying chan struct{} // bounds password verifications running at once
 
-	slots chan struct{}
+	// mx is the backend's way in for internet mail; nil when the
+	// backend cannot prove senders, and then no MX listener starts.
+	mx MXBackend
+
+	// Connection accounting shared by every listener (see admitConn).
+	connMu    sync.Mutex
+	conns     int
+	perClient map[string]int
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -98,6 +133,15 @@ func New(cfg Config, backend Backend, log *slog.Logger) *Server {
 	if cfg.DataTimeout <= 0 {
 		cfg.DataTimeout = 10 * time.Minute
 	}
+	if cfg.MaxSessionsPerClient <= 0 {
+		cfg.MaxSessionsPerClient = max(1, cfg.MaxSessions/10)
+	}
+	if cfg.TrustedSessions < 0 || cfg.TrustedSessions >= cfg.MaxSessions {
+		cfg.TrustedSessions = 0
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
 	if cfg.AuthMaxFailures <= 0 {
 		cfg.AuthMaxFailures = 5
 	}
@@ -114,9 +158,10 @@ func New(cfg Config, backend Backend, log *slog.Logger) *Server {
 		users:     map[string]*account{},
 		limits:    newLimiter(cfg.AuthMaxFailures, cfg.AuthLockout, cfg.Now),
 		verifying: make(chan struct{}, 4),
-		slots:     make(chan struct{}, cfg.MaxSessions),
+		perClient: map[string]int{},
 		sessions:  map[*session]struct{}{},
 	}
+	s.mx, _ = backend.(MXBackend)
 	for _, u := range cfg.Users {
 		h, err := parsePasswordHash(u.PasswordHash)
 		if err != nil {
@@ -190,6 +235,16 @@ func (s *Server) policy(p Listener) (Listener, error) {
 	default:
 		return p, fmt.Errorf("listener %s: unknown auth mode %q", p.Name, p.Auth)
 	}
+	if p.MX {
+		// Fail closed: internet mail is only ever taken by a backend
+		// that proves its sender.
+		if s.mx == nil {
+			return p, fmt.Errorf("listener %s: mx listener, but sender verification (DKIM, SPF, DMARC) is not wired into the server", p.Name)
+		}
+		if p.Auth != AuthNone {
+			return p, fmt.Errorf("listener %s: an mx listener takes mail without AUTH", p.Name)
+		}
+	}
 	return p, nil
 }
 
@@ -228,10 +283,7 @@ func (s *Server) ServeListener(l net.Listener, p Listener) error {
 	s.listeners = append(s.listeners, l)
 	s.mu.Unlock()
 
-	ll := &limitListener{Listener: l, slots: s.slots, log: s.log}
-	if p.TLS == ImplicitTLS {
-		ll.tls = s.cfg.TLS
-	}
+	ll := &limitListener{Listener: l, srv: s, pol: p}
 	err = srv.Serve(ll)
 	s.mu.Lock()
 	closing := s.closing
@@ -320,6 +372,10 @@ type session struct {
 	hasFrom bool
 	rcpts   []faxbridge.Recipient
 	seen    map[string]bool
+
+	// timedOut is set when a transaction ran past data_timeout; the
+	// session ends once its reply is written.
+	timedOut bool
 }
 
 // Reset is called by go-smtp on RSET and after the reply to DATA has been
@@ -327,11 +383,16 @@ type session struct {
 // shutdown: the client has its answer, so nothing committed goes unanswered.
 func (x *session) Reset() {
 	x.clear()
+	if sc := slotOf(x.conn); sc != nil {
+		sc.endData()
+	}
 	x.srv.mu.Lock()
 	x.inData = false
 	closing := x.srv.closing
 	x.srv.mu.Unlock()
-	if closing {
+	if closing || x.timedOut {
+		// A message cut off by data_timeout leaves the rest of its
+		// bytes unread: they must not be taken for commands.
 		x.conn.Conn().Close()
 	}
 }
@@ -354,6 +415,9 @@ func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	x.clear()
 	x.from, x.hasFrom = from, true
+	if sc := slotOf(x.conn); sc != nil {
+		sc.started()
+	}
 	return nil
 }
 
@@ -408,15 +472,13 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if x.srv.cfg.MaxRecipients > 0 && len(x.rcpts) >= x.srv.cfg.MaxRecipients {
 		return Reply(faxbridge.Errorf(faxbridge.ELimit, "too many fax recipients in one message (limit %d); send the rest in another message", x.srv.cfg.MaxRecipients))
 	}
-	if sc, ok := x.srv.backend.(SenderChecker); ok {
-		ctx, cancel := context.WithTimeout(x.srv.baseCtx, 30*time.Second)
-		err := sc.CheckRecipient(ctx, x.identity, r, len(x.rcpts))
-		cancel()
-		if err != nil {
-			x.srv.log.Info("recipient refused by sender policy", "remote_addr", x.remote, "user", x.identity.User, "network", x.identity.Network,
-				"code", faxbridge.ErrorCode(err), "reason", x.srv.logText(faxbridge.ErrorMessage(err)))
-			return Reply(err)
-		}
+	ctx, cancel := context.WithTimeout(x.srv.baseCtx, 30*time.Second)
+	err = x.srv.backend.CheckRecipient(ctx, x.identity, r, len(x.rcpts))
+	cancel()
+	if err != nil {
+		x.srv.log.Info("recipient refused by sender policy", "remote_addr", x.remote, "user", x.identity.User, "network", x.identity.Network,
+			"code", faxbridge.ErrorCode(err), "reason", x.srv.logText(faxbridge.ErrorMessage(err)), "err", err)
+		return Reply(err)
 	}
 	if x.seen == nil {
 		x.seen = map[string]bool{}
@@ -424,13 +486,6 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	x.seen[key] = true
 	x.rcpts = append(x.rcpts, r)
 	return nil
-}
-
-// SenderChecker is a Backend that applies per-sender rules (destinations a
-// user or network may fax, quotas) to a recipient the address book
-// accepted. accepted is how many recipients this message already has.
-type SenderChecker interface {
-	CheckRecipient(ctx context.Context, id Identity, r faxbridge.Recipient, accepted int) error
 }
 
 func (x *session) Data(r io.Reader) error {
@@ -443,16 +498,36 @@ func (x *session) Data(r io.Reader) error {
 	x.inData = true // cleared by Reset, once the reply is written
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.DataTimeout)
-	defer cancel()
 	start := time.Now()
+	ctx, cancel := context.WithDeadline(s.baseCtx, start.Add(s.cfg.DataTimeout))
+	defer cancel()
+	// data_timeout bounds receiving the message as well as handling it,
+	// for DATA and BDAT alike: the connection's reads are capped by it
+	// (a BDAT client idling between chunks is cut off), and the reader
+	// the backend sees fails once it has passed.
+	if sc := slotOf(x.conn); sc != nil {
+		sc.capData(start.Add(s.cfg.DataTimeout))
+	}
+	r = &deadlineReader{r: r, ctx: ctx}
 	env := faxbridge.Envelope{MailFrom: x.from, Recipients: x.rcpts, RemoteAddr: x.remote}
 	var ids []string
 	var err error
-	if mb, ok := s.backend.(MessageBackend); ok {
-		ids, err = mb.AcceptMessage(ctx, Message{Envelope: env, Identity: x.identity, Helo: x.conn.Hostname()}, r)
+	msg := Message{Envelope: env, Identity: x.identity, Helo: x.conn.Hostname()}
+	if x.pol.MX || x.identity.MX {
+		// Internet mail takes the one path that proves its sender; a
+		// server without one never got this far (see policy), and
+		// refuses rather than fall back to the trusted path.
+		if s.mx == nil {
+			err = faxbridge.Errorf(faxbridge.EInternal, "MX listener without sender verification")
+		} else {
+			ids, err = s.mx.AcceptInternet(ctx, msg, r)
+		}
 	} else {
-		ids, err = s.backend.Accept(ctx, env, r)
+		ids, err = s.backend.AcceptMessage(ctx, msg, r)
+	}
+	if err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err)) {
+		x.timedOut = true
+		err = &dataTimeout{limit: s.cfg.DataTimeout, err: err}
 	}
 	reply := Reply(err)
 	if s.cfg.OnResult != nil {
@@ -486,6 +561,13 @@ func (x *session) Data(r io.Reader) error {
 // only place that does: go-smtp passes a bare *smtp.SMTPError through and
 // turns anything else into a 554 carrying the raw error text, which would be
 // both wrong (permanent) and a leak of internal detail.
+//
+// Two audiences, two texts. A refusal (5xx) and a limit (452) carry the
+// error's Message, which the code that made it wrote for the sender ("no
+// PDF attachment found", "the quota of 10 faxes per hour is used up"). A
+// temporary failure (451) never does: its text is decided here, from the
+// code alone, because a failure's message may name a bucket, a database
+// condition or an internal key. Its cause goes to the log (see Data).
 func Reply(err error) *smtp.SMTPError {
 	if err == nil {
 		return nil
@@ -497,15 +579,18 @@ func Reply(err error) *smtp.SMTPError {
 	if errors.As(err, &se) {
 		return se
 	}
-	var lo *lockedOut
-	if errors.As(err, &lo) {
-		return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
-			Message: "Too many failed login attempts; try again in " + waitText(lo.wait)}
-	}
-	msg := faxbridge.ErrorMessage(err)
 	mk := func(code int, class, subject, detail int, text string) *smtp.SMTPError {
 		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{class, subject, detail}, Message: oneLine(text)}
 	}
+	var lo *lockedOut
+	if errors.As(err, &lo) {
+		return mk(454, 4, 7, 0, "Too many failed login attempts; try again in "+waitText(lo.wait))
+	}
+	var dt *dataTimeout
+	if errors.As(err, &dt) {
+		return mk(451, 4, 4, 2, "The message took longer than "+dt.limit.String()+" to send and process; please try again later")
+	}
+	msg := faxbridge.ErrorMessage(err)
 	switch faxbridge.ErrorCode(err) {
 	case faxbridge.EDenied:
 		return mk(550, 5, 7, 1, msg)
@@ -522,7 +607,10 @@ func Reply(err error) *smtp.SMTPError {
 	case faxbridge.ELimit:
 		return mk(452, 4, 5, 3, msg)
 	case faxbridge.EUnavailable, faxbridge.EConflict:
-		return mk(451, 4, 3, 0, msg+"; please try again later")
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		return mk(451, 4, 3, 0, "The fax service is temporarily unable to take this message; please try again later")
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return mk(451, 4, 4, 2, "Timed out while processing the message; please try again later")
@@ -547,60 +635,6 @@ func oneLine(s string) string {
 		s = s[:400] + "…"
 	}
 	return s
-}
-
-// limitListener turns away connections beyond MaxSessions with a 421 instead
-// of letting them queue up and use memory.
-//
-// On an implicit-TLS listener it also wraps each connection in TLS, inside
-// the slot accounting: go-smtp recognises implicit TLS by finding a
-// *tls.Conn, and closing that closes the slotConn beneath, freeing the slot.
-type limitListener struct {
-	net.Listener
-	slots chan struct{}
-	log   *slog.Logger
-	tls   *tls.Config
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.slots <- struct{}{}:
-			var sc net.Conn = &slotConn{Conn: c, release: func() { <-l.slots }}
-			if l.tls != nil {
-				sc = tls.Server(sc, l.tls)
-			}
-			return sc, nil
-		default:
-			l.log.Warn("too many SMTP sessions; refusing connection", "remote_addr", c.RemoteAddr().String())
-			if l.tls != nil {
-				// A client waiting for a TLS handshake cannot read
-				// a plain-text 421.
-				c.Close()
-				continue
-			}
-			go func() {
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				io.WriteString(c, "421 4.3.2 Too many connections; try again later\r\n")
-				c.Close()
-			}()
-		}
-	}
-}
-
-type slotConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *slotConn) Close() error {
-	c.once.Do(c.release)
-	return c.Conn.Close()
 }
 
 // logText applies number masking to text bound for the log.

@@ -74,6 +74,16 @@ func (f *fakeBackend) Resolve(rcpt string) (faxbridge.Recipient, error) {
 	return faxbridge.Recipient{Destination: faxbridge.Destination{To: "+" + strings.TrimPrefix(local, "+")}}, nil
 }
 
+var _ Backend = (*fakeBackend)(nil)
+
+func (f *fakeBackend) CheckRecipient(context.Context, Identity, faxbridge.Recipient, int) error {
+	return nil
+}
+
+func (f *fakeBackend) AcceptMessage(ctx context.Context, m Message, r io.Reader) ([]string, error) {
+	return f.Accept(ctx, m.Envelope, r)
+}
+
 func (f *fakeBackend) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reader) ([]string, error) {
 	if f.entered != nil {
 		f.entered <- struct{}{}
@@ -238,7 +248,7 @@ func TestBackendErrorsBecomeReplies(t *testing.T) {
 }
 
 func TestTooManySessions(t *testing.T) {
-	_, addr := start(t, Config{MaxSessions: 2}, &fakeBackend{})
+	_, addr := start(t, Config{MaxSessions: 2, MaxSessionsPerClient: 2}, &fakeBackend{})
 	var conns []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", addr)
@@ -340,7 +350,7 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 // 200 clients at once against a limit of 100: the first hundred are served,
 // the rest get 421 4.3.2 at once instead of queueing up (and using memory).
 func TestTwoHundredSessions(t *testing.T) {
-	_, addr := start(t, Config{MaxSessions: 100}, &fakeBackend{})
+	_, addr := start(t, Config{MaxSessions: 100, MaxSessionsPerClient: 100}, &fakeBackend{})
 	greetings := map[string]int{}
 	var conns []net.Conn
 	defer func() {
