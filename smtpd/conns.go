@@ -212,7 +212,9 @@ type dataTimeout struct {
 	err   error
 }
 
-func (e *dataTimeout) Error() string { return "data timeout after " + e.limit.String() + ": " + e.err.Error() }
+func (e *dataTimeout) Error() string {
+	return "data timeout after " + e.limit.String() + ": " + e.err.Error()
+}
 func (e *dataTimeout) Unwrap() error { return e.err }
 
 func isTimeout(err error) bool {
