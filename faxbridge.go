@@ -301,6 +301,10 @@ type JobStore interface {
 	// Usage counts the jobs created for a sender (Job.Sender) at or after
 	// since, and their pages: the basis of per-sender quotas.
 	Usage(ctx context.Context, sender string, since time.Time) (faxes, pages int, err error)
+	// CreateAdmitted is Create with a message's admission rules (see
+	// Admission) checked in the same transaction that commits the jobs,
+	// so that concurrent messages cannot both pass one quota.
+	CreateAdmitted(ctx context.Context, jobs []*Job, a Admission) error
 	Close() error
 }
 

@@ -194,8 +194,16 @@ func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r 
 		}
 	}
 	s.crash("before-commit")
-	if err := s.store.Create(ctx, jobs); err != nil {
+	if adm, ok := s.admission(env.Sender); ok {
+		err = admissionError(env.Sender, s.store.CreateAdmitted(ctx, jobs, adm))
+	} else {
+		err = s.store.Create(ctx, jobs)
+	}
+	if err != nil {
 		s.discard(jobs)
+		if c := faxbridge.ErrorCode(err); c == faxbridge.ELimit || c == faxbridge.EDenied {
+			return nil, err
+		}
 		if c := faxbridge.ErrorCode(err); c != faxbridge.EUnavailable {
 			err = faxbridge.WrapError(faxbridge.EUnavailable, err, "the job could not be stored")
 		}

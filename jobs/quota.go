@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -97,4 +98,40 @@ func senderName(sender string) string {
 		return "your domain"
 	}
 	return "this sender"
+}
+
+// admission is what a message from sender must still meet when its jobs
+// are committed: the sender's quotas, counted inside the committing
+// transaction (the checks at RCPT and after the build are early answers
+// only; parallel sessions could pass them together). ok is false when no
+// rule applies, and the jobs take the ordinary Create.
+func (s *Service) admission(sender string) (faxbridge.Admission, bool) {
+	p, ok := s.cfg.Policies[sender]
+	if !ok || (p.FaxesPerHour <= 0 && p.FaxesPerDay <= 0 && p.PagesPerHour <= 0 && p.PagesPerDay <= 0) {
+		return faxbridge.Admission{}, false
+	}
+	now := s.now()
+	return faxbridge.Admission{Sender: sender, Limits: []faxbridge.UsageLimit{
+		{Name: hour.name, Since: now.Add(-hour.length), Faxes: p.FaxesPerHour, Pages: p.PagesPerHour},
+		{Name: day.name, Since: now.Add(-day.length), Faxes: p.FaxesPerDay, Pages: p.PagesPerDay},
+	}}, true
+}
+
+// admissionError turns a store's refusal into the sender's answer; other
+// errors pass through.
+func admissionError(sender string, err error) error {
+	var qe *faxbridge.QuotaExceeded
+	if errors.As(err, &qe) {
+		l := qe.Limit
+		if l.Faxes > 0 && qe.Faxes+qe.FaxesWanted > l.Faxes {
+			return faxbridge.WrapError(faxbridge.ELimit, err, "the quota of %d faxes per %s for %s is used up; try again later", l.Faxes, l.Name, senderName(sender))
+		}
+		return faxbridge.WrapError(faxbridge.ELimit, err, "this fax of %d pages would exceed the quota of %d pages per %s for %s (%d used); try again later",
+			qe.PagesWanted, l.Pages, l.Name, senderName(sender), qe.Pages)
+	}
+	var rp *faxbridge.Replayed
+	if errors.As(err, &rp) {
+		return faxbridge.WrapError(faxbridge.EDenied, err, "this message was already faxed; a copy sent again is not faxed twice")
+	}
+	return err
 }

@@ -117,6 +117,16 @@ var migrations = [][]string{
 		`ALTER TABLE jobs ADD COLUMN direction TEXT NOT NULL DEFAULT 'outbound'`,
 		`CREATE INDEX jobs_direction_created ON jobs (direction, created_at)`,
 	},
+	4: {},
+	// 5: keys of messages admitted in MX mode, so that a replayed message
+	// is refused within the replay window (see CreateAdmitted).
+	5: {
+		`CREATE TABLE message_keys (
+			message_key TEXT PRIMARY KEY,
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX message_keys_created_at ON message_keys (created_at)`,
+	},
 }
 
 // migrate brings the schema up to date. It is idempotent and safe to run from

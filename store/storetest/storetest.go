@@ -43,6 +43,8 @@ func Run(t *testing.T, fresh Fresh) {
 		{"List", testList},
 		{"NextDue", testNextDue},
 		{"Usage", testUsage},
+		{"AdmittedQuota", testAdmittedQuota},
+		{"AdmittedReplay", testAdmittedReplay},
 		{"Reopen", testReopen},
 		{"ConcurrentOpen", testConcurrentOpen},
 	}

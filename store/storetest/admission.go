@@ -1,0 +1,111 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// Ten handles (instances) race to admit one message each under a quota of
+// three faxes per hour: exactly three get in, and the rest are refused with
+// QuotaExceeded. A check outside the committing transaction would let them
+// all pass.
+func testAdmittedQuota(t *testing.T, open Opener) {
+	const tries, limit = 10, 3
+	ctx := t.Context()
+	handles := make([]faxbridge.JobStore, tries)
+	for i := range handles {
+		handles[i] = Open(t, open)
+	}
+	adm := faxbridge.Admission{Sender: "user:carol", Limits: []faxbridge.UsageLimit{
+		{Name: "hour", Since: base.Add(-time.Hour), Faxes: limit},
+		{Name: "day", Since: base.Add(-24 * time.Hour), Pages: 1000},
+	}}
+	var wg sync.WaitGroup
+	errs := make([]error, tries)
+	start := make(chan struct{})
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := job(fmt.Sprintf("q%02d", i), time.Time{})
+			j.Sender, j.Pages, j.CreatedAt = "user:carol", 2, base
+			<-start
+			errs[i] = handles[i].CreateAdmitted(ctx, []*faxbridge.Job{j}, adm)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	admitted := 0
+	for i, err := range errs {
+		var qe *faxbridge.QuotaExceeded
+		switch {
+		case err == nil:
+			admitted++
+		case errors.As(err, &qe):
+			if qe.Limit.Name != "hour" || qe.Faxes != limit {
+				t.Errorf("try %d: refusal %+v, want the hourly limit with %d used", i, qe, limit)
+			}
+		default:
+			t.Errorf("try %d: %v", i, err)
+		}
+	}
+	if admitted != limit {
+		t.Errorf("%d messages admitted under a quota of %d", admitted, limit)
+	}
+	if f, _, err := handles[0].Usage(ctx, "user:carol", base.Add(-time.Hour)); err != nil || f != limit {
+		t.Errorf("stored usage %d, %v; want %d", f, err, limit)
+	}
+
+	// A page limit counts the new jobs' pages too; other senders are
+	// not affected.
+	j := job("pages", time.Time{})
+	j.Sender, j.Pages, j.CreatedAt = "user:dave", 6, base
+	pageAdm := faxbridge.Admission{Sender: "user:dave", Limits: []faxbridge.UsageLimit{{Name: "hour", Since: base.Add(-time.Hour), Pages: 5}}}
+	var qe *faxbridge.QuotaExceeded
+	if err := handles[0].CreateAdmitted(ctx, []*faxbridge.Job{j}, pageAdm); !errors.As(err, &qe) || qe.PagesWanted != 6 {
+		t.Errorf("6 pages under a limit of 5: %v", err)
+	}
+	if _, err := handles[0].Get(ctx, "pages"); faxbridge.ErrorCode(err) != faxbridge.ENotFound {
+		t.Errorf("a refused job was stored: %v", err)
+	}
+}
+
+// A message key is admitted once within its replay window, and again once
+// the window has moved past it.
+func testAdmittedReplay(t *testing.T, open Opener) {
+	s := Open(t, open)
+	ctx := t.Context()
+	mk := func(id string, at time.Time) []*faxbridge.Job {
+		j := job(id, time.Time{})
+		j.CreatedAt = at
+		return []*faxbridge.Job{j}
+	}
+	window := 7 * 24 * time.Hour
+	adm := func(at time.Time) faxbridge.Admission {
+		return faxbridge.Admission{MessageKey: "<abc@example.org>", ReplaySince: at.Add(-window)}
+	}
+	if err := s.CreateAdmitted(ctx, mk("r1", base), adm(base)); err != nil {
+		t.Fatal(err)
+	}
+	later := base.Add(time.Hour)
+	var rp *faxbridge.Replayed
+	if err := s.CreateAdmitted(ctx, mk("r2", later), adm(later)); !errors.As(err, &rp) {
+		t.Errorf("replay within the window: %v, want Replayed", err)
+	}
+	if _, err := s.Get(ctx, "r2"); faxbridge.ErrorCode(err) != faxbridge.ENotFound {
+		t.Errorf("a replayed message's job was stored: %v", err)
+	}
+	other := faxbridge.Admission{MessageKey: "<other@example.org>", ReplaySince: later.Add(-window)}
+	if err := s.CreateAdmitted(ctx, mk("r3", later), other); err != nil {
+		t.Errorf("another message: %v", err)
+	}
+	muchLater := base.Add(window + time.Hour)
+	if err := s.CreateAdmitted(ctx, mk("r4", muchLater), adm(muchLater)); err != nil {
+		t.Errorf("the same key after the window: %v", err)
+	}
+}
