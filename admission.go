@@ -46,3 +46,9 @@ func (e *QuotaExceeded) Error() string {
 type Replayed struct{ Key string }
 
 func (e *Replayed) Error() string { return "message already admitted: " + e.Key }
+
+// ActiveCounts is the backlog: active jobs by state, and pending reports.
+type ActiveCounts struct {
+	ByState        map[State]int
+	ReportsPending int
+}

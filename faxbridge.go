@@ -305,6 +305,10 @@ type JobStore interface {
 	// Admission) checked in the same transaction that commits the jobs,
 	// so that concurrent messages cannot both pass one quota.
 	CreateAdmitted(ctx context.Context, jobs []*Job, a Admission) error
+	// CountActive counts the jobs with work left, by state, and the
+	// finished ones whose report is pending, without reading them: what
+	// a metrics scrape needs.
+	CountActive(ctx context.Context) (ActiveCounts, error)
 	Close() error
 }
 

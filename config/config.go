@@ -34,6 +34,7 @@ type Config struct {
 	Worker     Worker     `toml:"worker"`
 	Users      []User     `toml:"users"`
 	MX         MX         `toml:"mx"`
+	Metrics    Metrics    `toml:"metrics"` // see hardening.go
 }
 
 // MX configures inbound mail from the internet on listeners marked mx.
@@ -92,6 +93,12 @@ type HTTP struct {
 	// speaks plain HTTP, for a reverse proxy that terminates TLS.
 	CertFile string `toml:"cert_file"`
 	KeyFile  string `toml:"key_file"`
+
+	// What one client may hold (see hardening.go).
+	ReadTimeout    Duration `toml:"read_timeout"`
+	WriteTimeout   Duration `toml:"write_timeout"`
+	IdleTimeout    Duration `toml:"idle_timeout"`
+	MaxConnections int      `toml:"max_connections"`
 }
 
 type SignalWire struct {
@@ -231,7 +238,8 @@ func Defaults() Config {
 			TrustedSessions:      20,
 			StartTimeout:         Duration{30 * time.Second},
 		},
-		HTTP: HTTP{Listen: "0.0.0.0:8080"},
+		HTTP: HTTP{Listen: "0.0.0.0:8080",
+			ReadTimeout: Duration{time.Minute}, WriteTimeout: Duration{5 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, MaxConnections: 256},
 		SignalWire: SignalWire{
 			Quality:              "fine",
 			TTL:                  60,
@@ -316,6 +324,7 @@ func (c *Config) resolveSecrets(base string) Problems {
 	read("signalwire.signing_key", &c.SignalWire.SigningKey, c.SignalWire.SigningKeyFile)
 	read("storage.s3.secret_key", &c.Storage.S3.SecretKey, c.Storage.S3.SecretKeyFile)
 	read("mail.password", &c.Mail.Password, c.Mail.PasswordFile)
+	read("metrics.token", &c.Metrics.Token, c.Metrics.TokenFile)
 	for i := range c.Contacts {
 		read(fmt.Sprintf("contacts[%d].sip_auth_password", i), &c.Contacts[i].SipAuthPassword, c.Contacts[i].SipAuthPasswordFile)
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -22,6 +23,40 @@ func (c *Config) checkHardening() Problems {
 	}
 	if s.DataTimeout.Duration < time.Second {
 		add("smtp.data_timeout must be at least 1s")
+	}
+	return append(p, c.checkHTTPLimits()...)
+}
+
+// Metrics says where Prometheus metrics are served. The HTTP listener faces
+// the internet (the fax provider must reach it), so metrics are served there
+// only to a request bearing Token; Listen gives them a listener of their own
+// (on localhost or a management network), where Token is asked for too when
+// set. With neither, metrics are not served.
+type Metrics struct {
+	Listen    string `toml:"listen"`
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+}
+
+func (c *Config) checkHTTPLimits() Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	h := &c.HTTP
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read_timeout", h.ReadTimeout.Duration}, {"write_timeout", h.WriteTimeout.Duration}, {"idle_timeout", h.IdleTimeout.Duration}} {
+		if d.v < time.Second {
+			add("http.%s must be at least 1s", d.key)
+		}
+	}
+	if h.MaxConnections < 1 {
+		add("http.max_connections must be at least 1")
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			add("metrics.listen %q is not host:port", c.Metrics.Listen)
+		}
 	}
 	return p
 }

@@ -72,6 +72,12 @@ type Main struct {
 	httpLn   net.Listener
 	closers  []func()
 	closeOne sync.Once
+
+	// Hardening (see listeners.go, health.go): readiness decided in the
+	// background, and metrics on a listener of their own.
+	MetricsListener net.Listener
+	health          *health
+	metricsSrv      *http.Server
 }
 
 // NewMain returns an unopened Main.
@@ -247,28 +253,16 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 
-	m.http = &http.Server{
-		Handler: httpd.Handler(httpd.Config{
-			PublicURL:  publicURL,
-			Callbacks:  m.fax,
-			Sink:       m.svc,
-			Media:      media,
-			Ready:      m.ready,
-			Metrics:    m.metrics.Handler(),
-			OnCallback: m.metrics.Callback,
-			Log:        m.Log.With("component", "http"),
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
+	m.newHTTP(publicURL, media)
 
 	m.httpLn, m.smtpLn = m.HTTPListener, m.SMTPListener
 	if m.httpLn == nil {
 		if m.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
+	}
+	if err := m.bindMetrics(); err != nil {
+		return err
 	}
 	return m.bindSMTP()
 }
@@ -296,6 +290,7 @@ func (m *Main) resolver() senderauth.Resolver {
 	return &senderauth.NetResolver{}
 }
 
+// ready checks the dependencies; health calls it in the background.
 func (m *Main) ready(ctx context.Context) error {
 	if err := m.db.Ping(ctx); err != nil {
 		return err
@@ -316,10 +311,11 @@ func (m *Main) Run(ctx context.Context) error {
 			m.svc.Run(workerCtx)
 		}
 	}()
+	m.serveMetrics(ctx, errc)
 	go func() {
-		serve := func() error { return m.http.Serve(m.httpLn) }
+		serve := func() error { return m.http.Serve(m.httpLimits().Listener(m.httpLn)) }
 		if c := m.Config.HTTP; c.CertFile != "" {
-			serve = func() error { return m.http.ServeTLS(m.httpLn, c.CertFile, c.KeyFile) }
+			serve = func() error { return m.http.ServeTLS(m.httpLimits().Listener(m.httpLn), c.CertFile, c.KeyFile) }
 		}
 		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
@@ -347,6 +343,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	m.http.Shutdown(hctx)
+	if m.metricsSrv != nil {
+		m.metricsSrv.Shutdown(hctx)
+	}
 	hcancel()
 	m.Close()
 	return runErr

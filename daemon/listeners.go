@@ -2,14 +2,18 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/httpd"
 	"github.com/faxbridge/faxbridge/smtpd"
 )
 
@@ -176,6 +180,75 @@ func (m *Main) serveSMTP(ctx context.Context, errc chan<- error) {
 				m.ReloadCertificate()
 			case <-ctx.Done():
 				return
+			}
+		}
+	}()
+}
+
+// httpLimits are the public listener's timeouts and connection cap.
+func (m *Main) httpLimits() httpd.Limits {
+	h := m.Config.HTTP
+	return httpd.Limits{ReadTimeout: h.ReadTimeout.Duration, WriteTimeout: h.WriteTimeout.Duration,
+		IdleTimeout: h.IdleTimeout.Duration, MaxConnections: h.MaxConnections}
+}
+
+// newHTTP makes the public HTTP server (callbacks, media, health) and the
+// readiness monitor behind its /readyz.
+func (m *Main) newHTTP(publicURL string, media http.Handler) {
+	m.health = &health{log: m.Log.With("component", "health"), check: m.ready}
+	if ph, ok := any(m.svc).(providerHealth); ok {
+		m.health.provider = ph.ProviderProblem
+	}
+	m.http = httpd.NewServer(httpd.Handler(httpd.Config{
+		PublicURL:    publicURL,
+		Callbacks:    m.fax,
+		Sink:         m.svc,
+		Media:        media,
+		Ready:        m.health.Ready,
+		Metrics:      m.metrics.Handler(),
+		MetricsToken: m.Config.Metrics.Token,
+		OnCallback:   m.metrics.Callback,
+		Log:          m.Log.With("component", "http"),
+	}), m.httpLimits())
+}
+
+// bindMetrics binds metrics.listen, or adopts MetricsListener (tests).
+func (m *Main) bindMetrics() error {
+	if m.MetricsListener == nil && m.Config.Metrics.Listen == "" {
+		return nil
+	}
+	if m.MetricsListener == nil {
+		ln, err := net.Listen("tcp", m.Config.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		m.MetricsListener = ln
+	}
+	ln := m.MetricsListener
+	m.closers = append(m.closers, func() { ln.Close() })
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", httpd.MetricsHandler(m.metrics.Handler(), m.Config.Metrics.Token))
+	m.metricsSrv = httpd.NewServer(mux, httpd.Limits{ReadTimeout: 10 * time.Second, WriteTimeout: time.Minute, IdleTimeout: time.Minute})
+	return nil
+}
+
+// MetricsAddr is the metrics listener's address ("" without one).
+func (m *Main) MetricsAddr() string { return addrString(m.MetricsListener) }
+
+// serveMetrics serves the metrics listener, and starts the readiness
+// monitor (checked once before anything is served).
+func (m *Main) serveMetrics(ctx context.Context, errc chan<- error) {
+	m.health.refresh(ctx)
+	go m.health.run(ctx)
+	if m.metricsSrv == nil {
+		return
+	}
+	m.Log.Info("metrics listener ready", "addr", addrString(m.MetricsListener))
+	go func() {
+		if err := m.metricsSrv.Serve(m.MetricsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errc <- fmt.Errorf("metrics: %w", err):
+			default:
 			}
 		}
 	}()

@@ -35,8 +35,12 @@ type Config struct {
 	// Ready reports whether the daemon can take mail (database and storage
 	// reachable); /readyz answers 503 when it returns an error.
 	Ready func(ctx context.Context) error
-	// Metrics serves /metrics when set.
-	Metrics http.Handler
+	// Metrics serves /metrics on this handler only with MetricsToken set,
+	// and then only to a request bearing it: this listener faces the
+	// internet (the provider must reach it). Without a token, metrics are
+	// served by MetricsHandler on a listener of their own, or not at all.
+	Metrics      http.Handler
+	MetricsToken string
 	// OnCallback, when set, is told the HTTP answer to every callback.
 	OnCallback func(code int)
 	Log        *slog.Logger
@@ -49,8 +53,8 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Media != nil {
 		mux.Handle("/media/", cfg.Media)
 	}
-	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics)
+	if cfg.Metrics != nil && cfg.MetricsToken != "" {
+		mux.Handle("GET /metrics", MetricsHandler(cfg.Metrics, cfg.MetricsToken))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -62,7 +66,9 @@ func Handler(cfg Config) http.Handler {
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 			defer cancel()
 			if err := cfg.Ready(ctx); err != nil {
-				cfg.Log.Warn("not ready", "err", err)
+				// The cause is logged where readiness is decided, once
+				// per change; the public answer says only "not ready".
+				cfg.Log.Debug("not ready", "err", err)
 				w.WriteHeader(http.StatusServiceUnavailable)
 				w.Write([]byte("not ready\n"))
 				return
@@ -85,6 +91,12 @@ func callback(cfg Config, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := cfg.Log.With("remote_addr", r.RemoteAddr)
+	if err := onlyDocumentedFields(r); err != nil {
+		log.Warn("status callback refused", "code", faxbridge.ErrorCode(err), "err", err)
+		code := status(err)
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
 	st, err := cfg.Callbacks.ParseCallback(r, cfg.PublicURL)
 	if err != nil {
 		log.Warn("status callback refused", "code", faxbridge.ErrorCode(err), "err", err)

@@ -80,7 +80,8 @@ var (
 	upDesc      = prometheus.NewDesc("faxbridge_job_store_up", "Whether the job store answered the last scrape.", nil, nil)
 )
 
-// jobCollector reads the backlog from the store at scrape time.
+// jobCollector counts the backlog in the store at scrape time (counts
+// only: a scrape never reads the jobs themselves).
 type jobCollector struct{ store faxbridge.JobStore }
 
 func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -92,22 +93,18 @@ func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	jobs, err := c.store.List(ctx, faxbridge.JobFilter{Active: true})
+	counts, err := c.store.CountActive(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
 	byState := map[faxbridge.State]int{faxbridge.StateQueued: 0, faxbridge.StateSubmitting: 0, faxbridge.StateSending: 0, faxbridge.StateDone: 0}
-	pending := 0
-	for _, j := range jobs {
-		byState[j.State]++
-		if j.ReportState == faxbridge.ReportPending {
-			pending++
-		}
+	for st, n := range counts.ByState {
+		byState[st] = n
 	}
 	for st, n := range byState {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), string(st))
 	}
-	ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(reportsDesc, prometheus.GaugeValue, float64(counts.ReportsPending))
 }

@@ -11,15 +11,23 @@ import (
 	"github.com/faxbridge/faxbridge"
 )
 
-// listStore is a JobStore that only lists.
-type listStore struct {
+// countStore is a JobStore that only counts: a scrape that read the jobs
+// (List) would panic on the nil interface embedded here.
+type countStore struct {
 	faxbridge.JobStore
 	jobs []*faxbridge.Job
 	err  error
 }
 
-func (s listStore) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job, error) {
-	return s.jobs, s.err
+func (s countStore) CountActive(ctx context.Context) (faxbridge.ActiveCounts, error) {
+	c := faxbridge.ActiveCounts{ByState: map[faxbridge.State]int{}}
+	for _, j := range s.jobs {
+		c.ByState[j.State]++
+		if j.ReportState == faxbridge.ReportPending {
+			c.ReportsPending++
+		}
+	}
+	return c, s.err
 }
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -31,7 +39,7 @@ func scrape(t *testing.T, m *Metrics) string {
 }
 
 func TestMetrics(t *testing.T) {
-	m := New(listStore{jobs: []*faxbridge.Job{
+	m := New(countStore{jobs: []*faxbridge.Job{
 		{State: faxbridge.StateQueued}, {State: faxbridge.StateQueued}, {State: faxbridge.StateSending},
 		{State: faxbridge.StateDone, ReportState: faxbridge.ReportPending},
 	}})
@@ -59,7 +67,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestStoreDown(t *testing.T) {
-	out := scrape(t, New(listStore{err: faxbridge.Errorf(faxbridge.EUnavailable, "down")}))
+	out := scrape(t, New(countStore{err: faxbridge.Errorf(faxbridge.EUnavailable, "down")}))
 	if !strings.Contains(out, "faxbridge_job_store_up 0") || strings.Contains(out, "faxbridge_jobs_active{") {
 		t.Errorf("store down: %s", out)
 	}

@@ -868,13 +868,19 @@ func TestMXModeAcceptsOnlyProvenSenders(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" })
 	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
 		t.Fatal(err)
 	}
 	h.send("a@example.com", []string{"15551234567@fax.example.com"}, []byte("Subject: nothing\r\n\r\n"))
 	h.waitReport()
-	resp, err := http.Get(h.public + "/metrics")
+	// The public listener faces the internet: no metrics there.
+	if resp, err := http.Get(h.public + "/metrics"); err != nil {
+		t.Error(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("public /metrics: %s, want 404", resp.Status)
+	}
+	resp, err := http.Get("http://" + h.m.MetricsAddr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,3 +109,34 @@ func testAdmittedReplay(t *testing.T, open Opener) {
 		t.Errorf("the same key after the window: %v", err)
 	}
 }
+
+// CountActive agrees with reading every active job, which a metrics scrape
+// must not do.
+func testCountActive(t *testing.T, open Opener) {
+	s := Open(t, open)
+	ctx := t.Context()
+	mk := func(id string, st faxbridge.State, active bool, rs faxbridge.ReportState, subject string) *faxbridge.Job {
+		j := job(id, time.Time{})
+		if active {
+			j.NextAt = base
+		}
+		j.State, j.ReportState, j.Subject = st, rs, subject
+		return j
+	}
+	mustCreate(t, s,
+		mk("q1", faxbridge.StateQueued, true, "", ""),
+		mk("q2", faxbridge.StateQueued, true, "", `"report_state":"pending"`), // a subject cannot pass for a field
+		mk("s1", faxbridge.StateSending, true, "", ""),
+		mk("d1", faxbridge.StateDone, true, faxbridge.ReportPending, ""),
+		mk("d2", faxbridge.StateDone, true, faxbridge.ReportSent, ""), // cleanup left
+		mk("d3", faxbridge.StateDone, false, faxbridge.ReportSent, ""),
+	)
+	got, err := s.CountActive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[faxbridge.State]int{faxbridge.StateQueued: 2, faxbridge.StateSending: 1, faxbridge.StateDone: 2}
+	if fmt.Sprint(got.ByState) != fmt.Sprint(want) || got.ReportsPending != 1 {
+		t.Errorf("CountActive = %v, %d pending; want %v, 1", got.ByState, got.ReportsPending, want)
+	}
+}
