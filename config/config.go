@@ -82,6 +82,7 @@ type SMTP struct {
 	MaxSessionsPerClient int      `toml:"max_sessions_per_client"`
 	TrustedSessions      int      `toml:"trusted_sessions"`
 	StartTimeout         Duration `toml:"start_timeout"`
+	AuthUserMaxFailures  int      `toml:"auth_user_max_failures"`
 
 	trusted []netip.Prefix
 }
@@ -237,6 +238,7 @@ func Defaults() Config {
 			MaxSessionsPerClient: 10,
 			TrustedSessions:      20,
 			StartTimeout:         Duration{30 * time.Second},
+			AuthUserMaxFailures:  50,
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:8080",
 			ReadTimeout: Duration{time.Minute}, WriteTimeout: Duration{5 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, MaxConnections: 256},

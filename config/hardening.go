@@ -21,6 +21,9 @@ func (c *Config) checkHardening() Problems {
 	if s.StartTimeout.Duration < time.Second {
 		add("smtp.start_timeout must be at least 1s")
 	}
+	if s.AuthUserMaxFailures < s.AuthMaxFailures {
+		add("smtp.auth_user_max_failures must be at least smtp.auth_max_failures (%d)", s.AuthMaxFailures)
+	}
 	if s.DataTimeout.Duration < time.Second {
 		add("smtp.data_timeout must be at least 1s")
 	}

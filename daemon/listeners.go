@@ -61,6 +61,7 @@ func (m *Main) newSMTP(hostname string, be smtpd.Backend) error {
 		MaxSessionsPerClient: cfg.SMTP.MaxSessionsPerClient,
 		TrustedSessions:      cfg.SMTP.TrustedSessions,
 		StartTimeout:         cfg.SMTP.StartTimeout.Duration,
+		AuthUserMaxFailures:  cfg.SMTP.AuthUserMaxFailures,
 	}
 	if cfg.SMTP.CertFile != "" {
 		cert, err := smtpd.LoadCertificate(cfg.SMTP.CertFile, cfg.SMTP.KeyFile)

@@ -132,40 +132,55 @@ func (x *session) Auth(mech string) (sasl.Server, error) {
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-// login checks a user name and password, counting failures per client
-// address and per user. It returns nil or an *smtp.SMTPError.
+// login checks a user name and password. Failures are counted three ways,
+// so that an attacker can neither guess freely nor lock a scanner out:
+//   - per client address (any user name): AuthMaxFailures lock the address;
+//   - per user and address: AuthMaxFailures lock that user from that
+//     address only, never from the scanner's;
+//   - per user, from everywhere: the slower AuthUserMaxFailures lock the
+//     user, but only for addresses the user has not logged in from
+//     before, so a distributed guesser still cannot keep a scanner out.
+//
+// It returns nil or an *smtp.SMTPError.
 func (x *session) login(mech, name, password string) error {
 	s := x.srv
 	akey := addrKey(x.remoteIP)
 	acct := s.users[name]
-	ukey := ""
+	ukey, pkey := "", ""
 	if acct != nil {
 		// Only configured users are tracked by name: counting every
 		// name a guesser invents would grow the table without bound.
 		ukey = "user:" + name
+		pkey = ukey + "|" + akey
 	}
 	attrs := []any{"remote_addr", x.remote, "user", logName(name), "mechanism", mech, "listener", x.pol.Name}
-	for _, k := range []string{akey, ukey} {
+	for _, k := range []string{akey, pkey} {
 		if wait, locked := s.limits.locked(k); k != "" && locked {
 			s.log.Warn("authentication refused: locked out", append(attrs, "remaining", wait.Round(time.Second))...)
 			return Reply(&lockedOut{wait: wait})
 		}
 	}
+	if wait, locked := s.userLimits.locked(ukey); locked && !s.limits.knows(ukey, akey) {
+		s.log.Warn("authentication refused: user locked out for new addresses", append(attrs, "remaining", wait.Round(time.Second))...)
+		return Reply(&lockedOut{wait: wait})
+	}
 	if !s.checkPassword(acct, password) {
 		n, lockedAddr := s.limits.fail(akey)
-		lockedUser := false
+		lockedPair, lockedUser := false, false
 		if ukey != "" {
-			_, lockedUser = s.limits.fail(ukey)
+			_, lockedPair = s.limits.fail(pkey)
+			_, lockedUser = s.userLimits.fail(ukey)
 		}
 		s.log.Warn("authentication failed", append(attrs, "address_failures", n)...)
-		if lockedAddr || lockedUser {
+		if lockedAddr || lockedPair || lockedUser {
 			s.log.Warn("locking out after repeated authentication failures",
-				append(attrs, "address_locked", lockedAddr, "user_locked", lockedUser, "for", s.limits.lockout)...)
+				append(attrs, "address_locked", lockedAddr, "user_locked_here", lockedPair, "user_locked_for_new_addresses", lockedUser, "for", s.limits.lockout)...)
 		}
 		return Reply(faxbridge.Errorf(faxbridge.EUnauthorized, "Authentication failed: wrong user name or password"))
 	}
 	s.limits.reset(akey)
-	s.limits.reset(ukey)
+	s.limits.reset(pkey)
+	s.limits.remember(ukey, akey)
 	x.user = acct
 	if sc := slotOf(x.conn); sc != nil {
 		sc.started()
@@ -266,6 +281,48 @@ type limiter struct {
 
 	mu   sync.Mutex
 	keys map[string]*strikes
+	// known holds, per user key, the client addresses the user logged in
+	// from (a few, most recent), which a per-user lock does not shut out.
+	known map[string][]string
+}
+
+// maxKnownAddrs is how many addresses are remembered per user.
+const maxKnownAddrs = 8
+
+// remember records that user logged in from addr.
+func (l *limiter) remember(user, addr string) {
+	if user == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.known == nil {
+		l.known = map[string][]string{}
+	}
+	as := l.known[user]
+	for i, a := range as {
+		if a == addr {
+			as = append(as[:i], as[i+1:]...)
+			break
+		}
+	}
+	as = append(as, addr)
+	if len(as) > maxKnownAddrs {
+		as = as[len(as)-maxKnownAddrs:]
+	}
+	l.known[user] = as
+}
+
+// knows reports whether user logged in from addr before.
+func (l *limiter) knows(user, addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.known[user] {
+		if a == addr {
+			return true
+		}
+	}
+	return false
 }
 
 type strikes struct {

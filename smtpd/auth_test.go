@@ -444,7 +444,7 @@ func (c *fakeClock) Add(d time.Duration) {
 func TestLockout(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	lan := Listener{Name: "lan", Auth: AuthRequired, InsecureAuth: true}
-	as := startAuth(t, Config{AuthMaxFailures: 3, AuthLockout: 15 * time.Minute, Now: clock.Now}, &fakeBackend{}, lan)
+	as := startAuth(t, Config{AuthMaxFailures: 3, AuthUserMaxFailures: 6, AuthLockout: 15 * time.Minute, Now: clock.Now}, &fakeBackend{}, lan)
 	auth := func(from, user, pw string) error {
 		t.Helper()
 		c := dial(t, as, "lan", from)
@@ -458,15 +458,34 @@ func TestLockout(t *testing.T) {
 		}
 	}
 
-	// Per user: alice fails three times from one address; she is then
-	// locked out from every address, even with the right password, while
-	// others may still log in from a fresh address.
+	// The scanner logs in as alice from its own address.
+	if err := auth("127.0.0.3", "alice", "alice-secret"); err != nil {
+		t.Fatalf("alice before any failure: %v", err)
+	}
+	// Per user and address: alice fails three times from one address,
+	// which locks that address out, and not alice elsewhere.
 	for i := 0; i < 3; i++ {
 		if se := smtpErr(t, auth("127.0.0.2", "alice", "nope")); se.Code != 535 {
 			t.Fatalf("failure %d: %d %q", i+1, se.Code, se.Message)
 		}
 	}
-	wantLocked(auth("127.0.0.3", "alice", "alice-secret"), "alice from another address")
+	wantLocked(auth("127.0.0.2", "alice", "alice-secret"), "alice from the guessing address")
+	if err := auth("127.0.0.3", "alice", "alice-secret"); err != nil {
+		t.Errorf("alice from the scanner's address after failures elsewhere: %v", err)
+	}
+
+	// Per user, slower: failures spread over addresses (two each, under
+	// the address limit) reach the user limit of six. Alice is then shut
+	// out of new addresses, never out of the scanner's.
+	for _, from := range []string{"127.0.0.6", "127.0.0.7", "127.0.0.8"} {
+		for i := 0; i < 2; i++ {
+			smtpErr(t, auth(from, "alice", "nope"))
+		}
+	}
+	wantLocked(auth("127.0.0.9", "alice", "alice-secret"), "alice from a new address during a distributed attack")
+	if err := auth("127.0.0.3", "alice", "alice-secret"); err != nil {
+		t.Errorf("alice from the scanner's address during a distributed attack: %v", err)
+	}
 	if err := auth("127.0.0.3", "bob", "bob-secret"); err != nil {
 		t.Errorf("bob from a clean address: %v", err)
 	}
@@ -494,8 +513,8 @@ func TestLockout(t *testing.T) {
 	if err := auth("127.0.0.4", "bob", "bob-secret"); err != nil {
 		t.Errorf("bob after the address lock expired: %v", err)
 	}
-	if err := auth("127.0.0.3", "alice", "alice-secret"); err != nil {
-		t.Errorf("alice after her lock expired: %v", err)
+	if err := auth("127.0.0.9", "alice", "alice-secret"); err != nil {
+		t.Errorf("alice from a new address after her lock expired: %v", err)
 	}
 }
 

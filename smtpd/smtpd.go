@@ -71,6 +71,10 @@ type Config struct {
 	// than AuthLockout are forgotten.
 	AuthMaxFailures int           // default 5
 	AuthLockout     time.Duration // default 15 minutes
+	// AuthUserMaxFailures failed logins for one user, from any number of
+	// addresses, lock the user out for AuthLockout from addresses it has
+	// not logged in from before (default 10 × AuthMaxFailures; see login).
+	AuthUserMaxFailures int
 	// Now is the clock of lockouts; nil means time.Now.
 	Now func() time.Time
 
@@ -102,10 +106,12 @@ type Server struct {
 	backend Backend
 	log     *slog.Logger
 
-	users     map[string]*account
-	dummy     *passwordHash // verified for unknown user names
-	limits    *limiter
-	verifying chan struct{} // bounds password verifications running at once
+	users  map[string]*account
+	dummy  *passwordHash // verified for unknown user names
+	limits *limiter      // per address, and per user and address
+	// userLimits counts a user's failures from every address (slower).
+	userLimits *limiter
+	verifying  chan struct{} // bounds password verifications running at once
 
 	// mx is the backend's way in for internet mail; nil when the
 	// backend cannot prove senders, and then no MX listener starts.
@@ -148,18 +154,22 @@ func New(cfg Config, backend Backend, log *slog.Logger) *Server {
 	if cfg.AuthLockout <= 0 {
 		cfg.AuthLockout = 15 * time.Minute
 	}
+	if cfg.AuthUserMaxFailures <= 0 {
+		cfg.AuthUserMaxFailures = 10 * cfg.AuthMaxFailures
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	s := &Server{
-		cfg:       cfg,
-		backend:   backend,
-		log:       log,
-		users:     map[string]*account{},
-		limits:    newLimiter(cfg.AuthMaxFailures, cfg.AuthLockout, cfg.Now),
-		verifying: make(chan struct{}, 4),
-		perClient: map[string]int{},
-		sessions:  map[*session]struct{}{},
+		cfg:        cfg,
+		backend:    backend,
+		log:        log,
+		users:      map[string]*account{},
+		limits:     newLimiter(cfg.AuthMaxFailures, cfg.AuthLockout, cfg.Now),
+		userLimits: newLimiter(cfg.AuthUserMaxFailures, cfg.AuthLockout, cfg.Now),
+		verifying:  make(chan struct{}, 4),
+		perClient:  map[string]int{},
+		sessions:   map[*session]struct{}{},
 	}
 	s.mx, _ = backend.(MXBackend)
 	for _, u := range cfg.Users {
