@@ -145,12 +145,7 @@ func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r 
 	}
 	quality := subjectQuality(msg.Subject)
 
-	reportTo := firstNonEmpty(env.ReportTo, msg.From, env.MailFrom)
-	if env.MailFrom == "" || (msg.AutoSubmitted != "" && msg.AutoSubmitted != "no") {
-		// RFC 3834: never answer the null sender or automatic mail, or two
-		// robots can mail each other forever.
-		reportTo = ""
-	}
+	reportTo := reportAddress(env, msg)
 
 	now := s.now().UTC()
 	jobs := make([]*faxbridge.Job, 0, len(env.Recipients))
