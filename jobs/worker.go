@@ -22,7 +22,12 @@ func (s *Service) Run(ctx context.Context) error {
 	sem := make(chan struct{}, s.cfg.Concurrency)
 	done := make(chan struct{}, s.cfg.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	var skipped []string // claimed while their step ran; see skipped.go
+	defer func() {
+		wg.Wait()
+		// Every step has ended: a restart must not find these leased.
+		s.releaseSkipped(ctx, skipped)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -30,6 +35,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 
 	for {
+		skipped = s.releaseSkipped(ctx, skipped)
 		free := s.cfg.Concurrency - len(sem)
 		if free > 0 {
 			claimed, err := s.store.Claim(ctx, s.cfg.Owner, s.now(), s.cfg.Lease, free)
@@ -41,6 +47,8 @@ func (s *Service) Run(ctx context.Context) error {
 					// A step of this job is still running here: another
 					// writer (a callback) cleared its lease. Two steps of
 					// one job at once could report or send twice.
+					// Let go of this claim once that step ends.
+					skipped = skipClaim(skipped, j.ID)
 					continue
 				}
 				sem <- struct{}{}

@@ -570,17 +570,28 @@ func TestRestartResumesAcceptedJob(t *testing.T) {
 	}
 	h.shutdown()
 	h.sim.SetFaults(signalwiretest.Faults{})
-	h.restart()
-	// Make the queued job due now instead of after its backoff.
-	js, err := h.m.Store().List(context.Background(), faxbridge.JobFilter{})
-	if err != nil || len(js) != 1 {
-		t.Fatalf("jobs after restart: %d, %v", len(js), err)
-	}
-	js[0].NextAt = time.Now()
-	if err := h.m.Store().Update(context.Background(), js[0]); err != nil {
+	// Make the queued job due now instead of after its backoff, while no
+	// daemon runs: a write beside a running worker would race with it.
+	ctx := context.Background()
+	db, err := openStore(ctx, h.cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.m.Service().Wake()
+	js, err := db.List(ctx, faxbridge.JobFilter{})
+	if err != nil || len(js) != 1 {
+		t.Fatalf("jobs after shutdown: %d, %v", len(js), err)
+	}
+	if js[0].State != faxbridge.StateQueued || js[0].Final() {
+		t.Fatalf("job after shutdown: state %s, outcome %q; want queued", js[0].State, js[0].Outcome)
+	}
+	js[0].NextAt = time.Now()
+	if err := db.Update(ctx, js[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.restart()
 	if j := h.waitReport().Job; j.Outcome != "delivered" {
 		t.Errorf("outcome %q", j.Outcome)
 	}
