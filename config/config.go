@@ -35,6 +35,11 @@ type Config struct {
 	Users      []User     `toml:"users"`
 	MX         MX         `toml:"mx"`
 	Metrics    Metrics    `toml:"metrics"` // see hardening.go
+
+	// What resolveSecrets found, for the warnings of Warnings: the keys
+	// given inline in the file, and the files secrets were read from.
+	inlineSecrets []string
+	secretFiles   []string
 }
 
 // MX configures inbound mail from the internet on listeners marked mx.
@@ -144,6 +149,9 @@ type LocalStorage struct {
 type Database struct {
 	Driver string `toml:"driver"` // sqlite or postgres
 	DSN    string `toml:"dsn"`    // sqlite: file path (default state_dir/faxbridge.db); postgres: URL
+	// DSNFile holds the PostgreSQL URL, password included, outside the
+	// configuration file (systemd LoadCredential=).
+	DSNFile string `toml:"dsn_file"`
 }
 
 type Mail struct {
@@ -306,6 +314,9 @@ func (c *Config) resolveSecrets(base string) Problems {
 	var probs Problems
 	read := func(key string, inline *string, file string) {
 		if file == "" {
+			if *inline != "" {
+				c.inlineSecrets = append(c.inlineSecrets, key)
+			}
 			return
 		}
 		if *inline != "" {
@@ -320,6 +331,7 @@ func (c *Config) resolveSecrets(base string) Problems {
 			probs = append(probs, fmt.Sprintf("%s_file: %v", key, unwrapPathError(err)))
 			return
 		}
+		c.secretFiles = append(c.secretFiles, file)
 		*inline = strings.TrimRight(string(b), "\r\n")
 	}
 	read("signalwire.api_token", &c.SignalWire.APIToken, c.SignalWire.APITokenFile)
@@ -327,6 +339,12 @@ func (c *Config) resolveSecrets(base string) Problems {
 	read("storage.s3.secret_key", &c.Storage.S3.SecretKey, c.Storage.S3.SecretKeyFile)
 	read("mail.password", &c.Mail.Password, c.Mail.PasswordFile)
 	read("metrics.token", &c.Metrics.Token, c.Metrics.TokenFile)
+	if c.Database.Driver == "postgres" {
+		// A SQLite DSN is a path, not a secret.
+		read("database.dsn", &c.Database.DSN, c.Database.DSNFile)
+	} else if c.Database.DSNFile != "" {
+		probs = append(probs, "database.dsn_file is for postgres; for sqlite give the path in database.dsn")
+	}
 	for i := range c.Contacts {
 		read(fmt.Sprintf("contacts[%d].sip_auth_password", i), &c.Contacts[i].SipAuthPassword, c.Contacts[i].SipAuthPasswordFile)
 	}
@@ -625,19 +643,6 @@ func (c *Config) GiveUpAfter() time.Duration {
 		return c.Worker.GiveUpAfter.Duration
 	}
 	return time.Duration(c.SignalWire.TTL)*time.Minute + 2*time.Hour
-}
-
-// WarnPermissions returns a warning when a file holding secrets can be read
-// by other users.
-func WarnPermissions(path string) string {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return ""
-	}
-	if fi.Mode().Perm()&0o044 != 0 {
-		return fmt.Sprintf("%s is readable by other users (mode %v); secrets in it should be 0600 or come from *_file keys", path, fi.Mode().Perm())
-	}
-	return ""
 }
 
 // Countries returns the countries faxes may go to.

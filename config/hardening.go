@@ -3,6 +3,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -62,4 +66,51 @@ func (c *Config) checkHTTPLimits() Problems {
 		}
 	}
 	return p
+}
+
+// Warnings lists what works but exposes something: `check-config` prints
+// them and `serve` logs them at start. path is the configuration file.
+func (c *Config) Warnings(path string) []string {
+	var w []string
+	if len(c.inlineSecrets) > 0 {
+		if m, ok := readableByOthers(path); ok {
+			w = append(w, fmt.Sprintf("%s holds secrets (%s) and is readable by other users (mode %v); chmod 600 it, or move them to *_file keys",
+				path, strings.Join(c.inlineSecrets, ", "), m))
+		}
+	}
+	for _, f := range c.secretFiles {
+		if m, ok := readableByOthers(f); ok {
+			w = append(w, fmt.Sprintf("secret file %s is readable by other users (mode %v); chmod 600 it", f, m))
+		}
+	}
+	if insecureURL(c.HTTP.PublicURL) && c.HTTP.CertFile == "" {
+		w = append(w, fmt.Sprintf("http.public_url %q is plain http: the provider's callbacks and the signed document URLs cross the internet unencrypted; put TLS in front (https)", c.HTTP.PublicURL))
+	}
+	if insecureURL(c.SignalWire.BaseURL) {
+		w = append(w, fmt.Sprintf("signalwire.base_url %q is plain http: the API token and every document URL would cross the network unencrypted", c.SignalWire.BaseURL))
+	}
+	return w
+}
+
+// readableByOthers reports whether group or other users may read the file.
+func readableByOthers(path string) (os.FileMode, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	return fi.Mode().Perm(), fi.Mode().Perm()&0o044 != 0
+}
+
+// insecureURL reports a plain-http URL to anything but this host.
+func insecureURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err != nil || !ip.IsLoopback()
 }

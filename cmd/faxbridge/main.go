@@ -78,7 +78,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_, err := config.Load(*path)
+	cfg, err := config.Load(*path)
 	var probs config.Problems
 	switch {
 	case errors.As(err, &probs):
@@ -91,7 +91,7 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1
 	}
-	if w := config.WarnPermissions(*path); w != "" {
+	for _, w := range cfg.Warnings(*path) {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
@@ -111,7 +111,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := daemon.NewLogger(cfg.Log, stderr)
-	if w := config.WarnPermissions(*path); w != "" {
+	for _, w := range cfg.Warnings(*path) {
 		log.Warn(w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
