@@ -81,9 +81,9 @@ func (db *DB) CreateAdmitted(ctx context.Context, jobs []*faxbridge.Job, a faxbr
 		}
 		for _, r := range rows {
 			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction)
+				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction, r.search)
 			if err != nil {
 				return fmt.Errorf("insert job %s: %w", r.id, err)
 			}

@@ -127,6 +127,35 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX message_keys_created_at ON message_keys (created_at)`,
 	},
+	6: {},
+	// 7: the web console. search holds faxbridge.SearchText of each job
+	// (old rows get their whole JSON, lowercased: it contains the same
+	// fields); sessions survive restarts and are shared by instances; the
+	// audit log records who did what to which fax. The indexes serve the
+	// console's filters in newest-first order.
+	7: {
+		`ALTER TABLE jobs ADD COLUMN search TEXT NOT NULL DEFAULT ''`,
+		`UPDATE jobs SET search = lower(data)`,
+		`CREATE INDEX jobs_state_created ON jobs (state, created_at)`,
+		`CREATE INDEX jobs_created_id ON jobs (created_at, id)`,
+		`CREATE TABLE console_sessions (
+			id         TEXT PRIMARY KEY,
+			user_name  TEXT NOT NULL,
+			csrf       TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			seen_at    BIGINT NOT NULL
+		)`,
+		`CREATE INDEX console_sessions_seen ON console_sessions (seen_at)`,
+		`CREATE TABLE audit_log (
+			id        TEXT PRIMARY KEY,
+			job_id    TEXT NOT NULL,
+			at        BIGINT NOT NULL,
+			user_name TEXT NOT NULL,
+			action    TEXT NOT NULL,
+			detail    TEXT NOT NULL
+		)`,
+		`CREATE INDEX audit_log_job ON audit_log (job_id, at)`,
+	},
 }
 
 // migrate brings the schema up to date. It is idempotent and safe to run from
@@ -221,6 +250,7 @@ type row struct {
 	sender    string
 	pages     int64
 	direction string
+	search    string
 }
 
 // encode builds the stored form of j as it will be at version v.
@@ -242,6 +272,7 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 		sender:    j.Sender,
 		pages:     int64(j.Pages),
 		direction: string(j.Dir()),
+		search:    faxbridge.SearchText(j),
 	}
 	if !j.NextAt.IsZero() {
 		r.nextAt = sql.NullInt64{Int64: dueMillis(j.NextAt), Valid: true}
@@ -330,9 +361,9 @@ func (db *DB) createRows(ctx context.Context, rows []row) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range rows {
 			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction)
+				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction, r.search)
 			if err != nil {
 				return fmt.Errorf("insert job %s: %w", r.id, err)
 			}
@@ -406,9 +437,9 @@ func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.d.q(`UPDATE jobs SET
 			version = ?, state = ?, fax_sid = ?, next_at = ?, lease_owner = '', lease_until = 0,
-			created_at = ?, updated_at = ?, data = ?
+			created_at = ?, updated_at = ?, data = ?, search = ?
 			WHERE id = ? AND version = ?`),
-			r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.id, j.Version)
+			r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.search, r.id, j.Version)
 		if err != nil {
 			return fmt.Errorf("update job %s: %w", r.id, err)
 		}

@@ -46,6 +46,9 @@ func Run(t *testing.T, fresh Fresh) {
 		{"AdmittedQuota", testAdmittedQuota},
 		{"AdmittedReplay", testAdmittedReplay},
 		{"CountActive", testCountActive},
+		{"Search", testSearch},
+		{"Sessions", testSessions},
+		{"Audit", testAudit},
 		{"Reopen", testReopen},
 		{"ConcurrentOpen", testConcurrentOpen},
 	}

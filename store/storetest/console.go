@@ -1,0 +1,193 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+func consoleStore(t *testing.T, open Opener) (faxbridge.JobStore, faxbridge.ConsoleStore) {
+	t.Helper()
+	s := Open(t, open)
+	cs, ok := s.(faxbridge.ConsoleStore)
+	if !ok {
+		t.Fatalf("%T does not implement faxbridge.ConsoleStore", s)
+	}
+	return s, cs
+}
+
+// Search filters by every field the console offers, matches text in the
+// number, sender, subject and every attempt's SID (also after an update),
+// and pages by keyset without skipping or repeating a job, including jobs
+// created in the same millisecond.
+func testSearch(t *testing.T, open Opener) {
+	s, cs := consoleStore(t, open)
+	ctx := t.Context()
+	mk := func(id string, age time.Duration, st faxbridge.State, to, sender, subject string) *faxbridge.Job {
+		j := job(id, time.Time{})
+		j.CreatedAt = base.Add(-age)
+		j.State, j.Destination.To, j.Sender, j.Subject = st, to, sender, subject
+		return j
+	}
+	in := mk("in1", 90*time.Minute, faxbridge.StateDone, "+15550001111", "", "")
+	in.Direction = faxbridge.Inbound
+	mustCreate(t, s,
+		mk("a", 0, faxbridge.StateQueued, "+15551234567", "user:alice", "Invoice 100%"),
+		mk("b", time.Hour, faxbridge.StateDone, "+4930123456", "user:bob", "Contract_draft"),
+		mk("c", 2*time.Hour, faxbridge.StateSending, "+15551234567", "user:bob", "Lease"),
+		in,
+	)
+	c, err := s.Get(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.FaxSID = "sid-second"
+	c.Attempts = []faxbridge.Attempt{{Number: 1, FaxSID: "SID-First"}, {Number: 2, FaxSID: "sid-second"}}
+	if err := s.Update(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    faxbridge.JobQuery
+		want []string
+	}{
+		{"all", faxbridge.JobQuery{}, []string{"a", "b", "in1", "c"}},
+		{"outbound", faxbridge.JobQuery{Direction: faxbridge.Outbound}, []string{"a", "b", "c"}},
+		{"inbound", faxbridge.JobQuery{Direction: faxbridge.Inbound}, []string{"in1"}},
+		{"state", faxbridge.JobQuery{State: faxbridge.StateDone}, []string{"b", "in1"}},
+		{"sender", faxbridge.JobQuery{Sender: "user:bob"}, []string{"b", "c"}},
+		{"number as typed", faxbridge.JobQuery{Text: "(555) 123-4567"}, []string{"a", "c"}},
+		{"number with plus", faxbridge.JobQuery{Text: "+49 30"}, []string{"b"}},
+		{"subject any case", faxbridge.JobQuery{Text: "INVOICE"}, []string{"a"}},
+		{"percent is literal", faxbridge.JobQuery{Text: "100%"}, []string{"a"}},
+		{"underscore is literal", faxbridge.JobQuery{Text: "t_d"}, []string{"b"}},
+		{"earlier attempt SID", faxbridge.JobQuery{Text: "sid-first"}, []string{"c"}},
+		{"sender name", faxbridge.JobQuery{Text: "alice"}, []string{"a"}},
+		{"no match", faxbridge.JobQuery{Text: "nothing like it"}, nil},
+		{"since", faxbridge.JobQuery{Since: base.Add(-time.Hour)}, []string{"a", "b"}},
+		{"until", faxbridge.JobQuery{Until: base.Add(-time.Hour)}, []string{"in1", "c"}},
+		{"sender and text", faxbridge.JobQuery{Sender: "user:alice", Text: "lease"}, nil},
+	}
+	for _, tc := range tests {
+		got, err := cs.Search(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(ids(got), tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, ids(got), tc.want)
+		}
+	}
+	if got, _ := cs.Search(ctx, faxbridge.JobQuery{}); len(got) > 0 && got[0].Version != 1 {
+		t.Errorf("search returned version %d, want 1", got[0].Version)
+	}
+
+	// Keyset paging over jobs sharing one creation time.
+	var many []*faxbridge.Job
+	for i := range 7 {
+		j := job(fmt.Sprintf("p%d", i), time.Time{})
+		j.CreatedAt, j.Sender = base.Add(-time.Minute), "user:pager"
+		many = append(many, j)
+	}
+	mustCreate(t, s, many...)
+	var seen []string
+	q := faxbridge.JobQuery{Sender: "user:pager", Limit: 3}
+	for range 5 {
+		page, err := cs.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		seen = append(seen, ids(page)...)
+		last := page[len(page)-1]
+		q.After = &faxbridge.JobCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	want := []string{"p6", "p5", "p4", "p3", "p2", "p1", "p0"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("pages: got %v, want %v", seen, want)
+	}
+}
+
+// Sessions survive a reopen (another instance sees them), are touched
+// forward only, and expired ones are cleared when a new one is created.
+func testSessions(t *testing.T, open Opener) {
+	_, cs := consoleStore(t, open)
+	ctx := t.Context()
+	old := faxbridge.Session{ID: "old", User: "alice", CSRF: "c1", CreatedAt: base.Add(-48 * time.Hour), SeenAt: base.Add(-48 * time.Hour)}
+	if err := cs.CreateSession(ctx, old, time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	cur := faxbridge.Session{ID: "cur", User: "bob", CSRF: "c2", CreatedAt: base, SeenAt: base}
+	if err := cs.CreateSession(ctx, cur, base.Add(-time.Hour), base.Add(-12*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cs.Session(ctx, "old")
+	wantCode(t, "expired session", err, faxbridge.ENotFound)
+
+	_, other := consoleStore(t, open)
+	got, err := other.Session(ctx, "cur")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.User != "bob" || got.CSRF != "c2" || !got.CreatedAt.Equal(base.Truncate(time.Millisecond)) {
+		t.Errorf("session = %+v", got)
+	}
+	if err := cs.TouchSession(ctx, "cur", base.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.TouchSession(ctx, "cur", base.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = cs.Session(ctx, "cur")
+	if want := base.Add(time.Minute).Truncate(time.Millisecond); !got.SeenAt.Equal(want) {
+		t.Errorf("seen at %v, want %v", got.SeenAt, want)
+	}
+	if err := cs.DeleteSession(ctx, "cur"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.DeleteSession(ctx, "cur"); err != nil {
+		t.Fatalf("deleting a deleted session: %v", err)
+	}
+	_, err = cs.Session(ctx, "cur")
+	wantCode(t, "deleted session", err, faxbridge.ENotFound)
+	err = cs.CreateSession(ctx, faxbridge.Session{ID: "x"}, time.Time{}, time.Time{})
+	wantCode(t, "session without user", err, faxbridge.EInvalid)
+}
+
+// The audit log keeps each job's entries in order and apart from others'.
+func testAudit(t *testing.T, open Opener) {
+	_, cs := consoleStore(t, open)
+	ctx := t.Context()
+	entries := []faxbridge.AuditEntry{
+		{JobID: "j1", At: base.Add(2 * time.Second), User: "alice", Action: "cancel", Detail: "canceled"},
+		{JobID: "j1", At: base, User: "alice", Action: "retry"},
+		{JobID: "j2", At: base, User: "bob", Action: "resend", Detail: "new fax j3"},
+		{At: base, User: "bob", Action: "sign-in"},
+	}
+	for _, e := range entries {
+		if err := cs.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := cs.AuditLog(ctx, "j1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range got {
+		actions = append(actions, e.User+" "+e.Action+" "+e.Detail)
+	}
+	if want := []string{"alice retry ", "alice cancel canceled"}; !slices.Equal(actions, want) {
+		t.Errorf("audit log of j1: %q, want %q", actions, want)
+	}
+	if len(got) == 2 && (!got[0].At.Equal(base.Truncate(time.Millisecond)) || got[0].ID == "") {
+		t.Errorf("entry = %+v", got[0])
+	}
+	if got, _ := cs.AuditLog(ctx, "none"); len(got) != 0 {
+		t.Errorf("audit log of an unknown job: %v", got)
+	}
+}
