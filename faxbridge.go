@@ -265,6 +265,9 @@ type BlobStore interface {
 	// List returns the keys of objects last written before `before`. The
 	// janitor uses it to find uploads whose message was never committed.
 	List(ctx context.Context, before time.Time) ([]string, error)
+	// Open reads the object back (for the console's download and resend);
+	// a missing object is ENotFound.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
 }
 
 // JobFilter selects jobs for listing.
