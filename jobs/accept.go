@@ -45,6 +45,12 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 // message may be faxed at all (the MX listener's proof of the sender). Its
 // error refuses the message.
 func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() error) ([]*faxbridge.Job, error) {
+	return s.accept(ctx, env, r, gate, false)
+}
+
+// accept is AcceptVerified; cover puts a cover page before the documents
+// whatever the configured cover_page (the console's cover text).
+func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() error, cover bool) ([]*faxbridge.Job, error) {
 	if len(env.Recipients) == 0 {
 		return nil, faxbridge.Errorf(faxbridge.EInvalid, "no valid recipients")
 	}
@@ -97,7 +103,7 @@ func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r 
 	// A text-only message becomes a cover page; one whose attachments
 	// cannot be faxed does not: a page saying "see attached" with nothing
 	// attached is worse than a refusal that names the attachment.
-	if s.cfg.CoverPage == "always" || (s.cfg.CoverPage == "auto" && len(inputs) == 0 && text != "" && !hasAttachments(msg)) {
+	if s.cfg.CoverPage == "always" || cover || (s.cfg.CoverPage == "auto" && len(inputs) == 0 && text != "" && !hasAttachments(msg)) {
 		opts.Cover = &document.CoverInfo{
 			From:    firstNonEmpty(msg.From, env.MailFrom),
 			To:      recipientsText(env.Recipients),
