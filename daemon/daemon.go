@@ -151,11 +151,15 @@ func (m *Main) Open(ctx context.Context) error {
 		if dir == "" {
 			dir = filepath.Join(cfg.StateDir, "documents")
 		}
-		secret, err := storage.LoadOrCreateSecret(filepath.Join(cfg.StateDir, "media.key"))
+		secret, err := storage.LoadOrCreateSecret(MediaKeyPath(cfg))
 		if err != nil {
 			return fmt.Errorf("media signing key: %w", err)
 		}
-		local, err := storage.NewLocal(storage.LocalConfig{Dir: dir, PublicURL: cfg.HTTP.PublicURL, Secret: secret})
+		retired, err := storage.LoadRetiredSecret(MediaKeyPath(cfg))
+		if err != nil {
+			return fmt.Errorf("retired media signing key: %w", err)
+		}
+		local, err := storage.NewLocal(storage.LocalConfig{Dir: dir, PublicURL: cfg.HTTP.PublicURL, Secret: secret, Retired: retired})
 		if err != nil {
 			return fmt.Errorf("open local storage: %w", err)
 		}

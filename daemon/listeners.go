@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -254,3 +255,7 @@ func (m *Main) serveMetrics(ctx context.Context, errc chan<- error) {
 		}
 	}()
 }
+
+// MediaKeyPath is the file of the key that signs local document URLs
+// (`faxbridge rotate-media-key` replaces it).
+func MediaKeyPath(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "media.key") }

@@ -32,6 +32,8 @@ type LocalConfig struct {
 	PublicURL string // base URL of faxbridge's HTTP server as the provider sees it, e.g. "https://fax.example.com"; a path in it must be stripped by the proxy in front, since Handler expects Prefix at the root
 	Secret    []byte // HMAC key for signed URLs, at least 32 bytes (see LoadOrCreateSecret)
 	Prefix    string // URL path prefix, default "/media/"
+	// Retired keys (see RotateSecret) still verify the URLs they signed.
+	Retired []RetiredSecret
 }
 
 // Local stores documents as files in one directory and serves them through
@@ -43,6 +45,8 @@ type Local struct {
 	prefix string
 	secret []byte
 	now    func() time.Time // tests replace it to move time without sleeping
+
+	retired []RetiredSecret // verify only, never sign
 }
 
 // NewLocal checks the configuration and creates Dir if needed.
@@ -68,11 +72,12 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 		return nil, unavailable(fmt.Errorf("create %s: %w", cfg.Dir, err), "document storage is unavailable")
 	}
 	return &Local{
-		dir:    cfg.Dir,
-		base:   strings.TrimSuffix(cfg.PublicURL, "/"),
-		prefix: prefix,
-		secret: append([]byte(nil), cfg.Secret...),
-		now:    time.Now,
+		dir:     cfg.Dir,
+		base:    strings.TrimSuffix(cfg.PublicURL, "/"),
+		prefix:  prefix,
+		secret:  append([]byte(nil), cfg.Secret...),
+		now:     time.Now,
+		retired: cfg.Retired,
 	}, nil
 }
 
@@ -144,6 +149,9 @@ func (l *Local) URL(ctx context.Context, key string, ttl time.Duration) (string,
 	if err := checkTTL(ttl); err != nil {
 		return "", err
 	}
+	if ttl > MaxURLAge {
+		return "", fmt.Errorf("document URL lifetime %v: %w", ttl, errURLTooLong)
+	}
 	exp := strconv.FormatInt(l.now().Add(ceilSeconds(ttl)).Unix(), 10)
 	// The secret-derived signature is the only thing that makes the URL
 	// unguessable, so key and expiry are both under it.
@@ -151,9 +159,13 @@ func (l *Local) URL(ctx context.Context, key string, ttl time.Duration) (string,
 }
 
 func (l *Local) sign(key, expires string) string {
-	m := hmac.New(sha256.New, l.secret)
+	return hex.EncodeToString(mac(l.secret, key, expires))
+}
+
+func mac(secret []byte, key, expires string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(key + "\n" + expires))
-	return hex.EncodeToString(m.Sum(nil))
+	return m.Sum(nil)
 }
 
 // Delete removes the document; a missing document is not an error.
@@ -255,12 +267,14 @@ func (l *Local) authorized(key string, q url.Values) bool {
 	if err != nil || exp == "" {
 		return false
 	}
-	want, _ := hex.DecodeString(l.sign(key, exp))
-	if !hmac.Equal(got, want) {
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
 		return false
 	}
-	t, err := strconv.ParseInt(exp, 10, 64)
-	return err == nil && l.now().Unix() <= t
+	if !hmac.Equal(got, mac(l.secret, key, exp)) && !l.signedByRetired(key, exp, t, got) {
+		return false
+	}
+	return l.now().Unix() <= t
 }
 
 // source wraps the caller's reader to stop a copy when the context ends, so

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/storage"
 )
 
 // Two sessions of one sender under faxes_per_hour = 1 both pass the check
@@ -67,4 +71,32 @@ func TestParallelSessionsCannotPassOneQuota(t *testing.T) {
 	}
 	h.waitReport()
 	h.noMoreReports()
+}
+
+// rotate-media-key replaces the key and keeps the old one for the URLs it
+// signed; a daemon started afterwards loads both.
+func TestRotateMediaKeyCommand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	s := strings.Replace(string(b), `api_token = ""`, `api_token = "t"`, 1)
+	s = strings.Replace(s, `signing_key = ""`, `signing_key = "k"`, 1)
+	s = strings.Replace(s, `state_dir = "/var/lib/faxbridge"`, `state_dir = "`+state+`"`, 1)
+	path := filepath.Join(t.TempDir(), "f.toml")
+	os.WriteFile(path, []byte(s), 0o600)
+	first, err := storage.LoadOrCreateSecret(filepath.Join(state, "media.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"rotate-media-key", "-config", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	second, _ := storage.LoadOrCreateSecret(filepath.Join(state, "media.key"))
+	retired, err := storage.LoadRetiredSecret(filepath.Join(state, "media.key"))
+	if bytes.Equal(first, second) || err != nil || len(retired) != 1 || !bytes.Equal(retired[0].Key, first) {
+		t.Errorf("after rotation: new key equal to old %v, retired %d keys, %v", bytes.Equal(first, second), len(retired), err)
+	}
 }

@@ -6,6 +6,7 @@
 //	faxbridge check-config -config FILE  list every problem in a config file
 //	faxbridge jobs -config FILE list|show|retry|cancel
 //	faxbridge passwd [-argon2id]         print a password hash for [[users]]
+//	faxbridge rotate-media-key -config FILE  replace the key of local document URLs
 //	faxbridge version                    print the version
 package main
 
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdJobs(args[1:], stdout, stderr)
 	case "passwd":
 		return cmdPasswd(args[1:], os.Stdin, stdout, stderr)
+	case "rotate-media-key":
+		return cmdRotateMediaKey(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "faxbridge", version)
 		return 0
@@ -67,6 +70,8 @@ func usage(w io.Writer) {
   faxbridge jobs -config FILE list|show|retry|cancel   inspect and steer jobs
   faxbridge passwd [-argon2id]         read a password on standard input, print its
                                        hash for a [[users]] entry
+  faxbridge rotate-media-key -config FILE  replace the key of local document URLs
+                                       (the old one verifies its URLs until they expire)
   faxbridge version                    print the version
 `)
 }
