@@ -334,13 +334,41 @@ func config(cmd model.CommandMode) *model.Configuration {
 		Optimize:              false,
 		OptimizeBeforeWriting: false,
 		Offline:               true, // never fetch certificates or revocation lists
-		Limits:                model.DefaultResourceLimits(),
+		Limits:                pdfcpuLimits(),
 	}
 }
 
-// inspect reads and validates one PDF.
+// pdfcpuLimits are pdfcpu's resource limits narrowed to limits.go's, so
+// that a file pdfcpu reads (to merge it, or because the structural check
+// left it to pdfcpu) cannot make it allocate what a fax never needs.
+func pdfcpuLimits() model.ResourceLimits {
+	l := model.DefaultResourceLimits()
+	l.MaxObjectCount = maxPDFObjects
+	l.MaxXRefEntries = maxPDFObjects
+	l.MaxObjectStreamCount = maxPDFObjects
+	l.MaxRecursionDepth = 2 * maxPDFNesting // pdfcpu counts graph traversal too
+	l.MaxDecodeBytes = 4 * maxPDFDecoded
+	return l
+}
+
+// inspect checks one PDF: the structural check (pdfcheck.go) reads it
+// from disk within the limits of limits.go. pdfcpu, which holds the whole
+// file in memory, judges only what that check leaves to it: encrypted
+// files (is a password needed?) and constructs it does not read.
 func inspect(in Input) (d doc, err error) {
 	d = doc{in: in, path: in.Path}
+	info, err := checkPDF(in.Path)
+	switch {
+	case errors.Is(err, errTooComplex):
+		return d, tooComplex(in.Name, err)
+	case errors.Is(err, errDamaged):
+		return d, damaged(in.Name, err)
+	case err == nil && !info.encrypted:
+		d.pages = info.pages
+		return d, nil
+	case err != nil && !errors.Is(err, errPDFUnsupported):
+		return d, fmt.Errorf("check %s: %w", in.Path, err)
+	}
 	f, err := os.Open(in.Path)
 	if err != nil {
 		return d, fmt.Errorf("open %s: %w", in.Path, err)
@@ -374,7 +402,16 @@ func classify(name string, err error) error {
 		return faxbridge.WrapError(faxbridge.EBadContent, err,
 			"attachment %q is encrypted in a way that cannot be read; send it without a password or encryption", name)
 	}
+	if strings.Contains(err.Error(), "exceeds limit") {
+		// pdfcpu's resource limits (pdfcpuLimits) say so only in words.
+		return tooComplex(name, err)
+	}
 	return damaged(name, err)
+}
+
+func tooComplex(name string, err error) error {
+	return faxbridge.WrapError(faxbridge.EBadContent, err,
+		"attachment %q: the PDF is too complex to fax; print it to a new PDF and send that", name)
 }
 
 func damaged(name string, err error) error {

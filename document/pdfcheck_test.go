@@ -1,0 +1,244 @@
+package document
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	faxbridge "github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/document/pdftest"
+	"github.com/faxbridge/faxbridge/internal/testenv"
+	"github.com/pdfcpu/pdfcpu/pkg/api"
+)
+
+// needTool returns the path of a program the test suite installs; without
+// it the test is skipped, or fails under the full suite.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if testenv.RequireReal() {
+			t.Fatalf("%s is not installed (scripts/test installs it)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+func run(t testing.TB, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(needTool(t, name), args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// realPDFs writes PDFs the way different producers lay them out: a
+// classic cross-reference table (writePDF, Ghostscript), cross-reference
+// and object streams (pdfcpu, qpdf), a linearized file (qpdf), an image
+// wrapped by img2pdf, and an incremental update. It returns their paths
+// and page counts.
+func realPDFs(t testing.TB, dir string) map[string]int {
+	t.Helper()
+	files := map[string]int{}
+	classic := filepath.Join(dir, "classic.pdf")
+	writePDF(t, classic, 4, 64)
+	files[classic] = 4
+
+	sample, err := filepath.Abs(filepath.Join("..", "cmd", "faxbridge", "sample.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files[sample] = 1
+
+	// pdfcpu's merge writes object streams and a cross-reference stream.
+	one := filepath.Join(dir, "one.pdf")
+	writePDF(t, one, 1, 0)
+	res, err := Build(context.Background(), []Input{input(t, classic), input(t, one)}, Options{TempDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(dir, "pdfcpu-merged.pdf")
+	if err := os.Rename(res.Path, merged); err != nil {
+		t.Fatal(err)
+	}
+	files[merged] = 5
+
+	objstm := filepath.Join(dir, "qpdf-objstm.pdf")
+	run(t, "qpdf", "--object-streams=generate", classic, objstm)
+	files[objstm] = 4
+	linear := filepath.Join(dir, "qpdf-linearized.pdf")
+	run(t, "qpdf", "--linearize", "--object-streams=generate", classic, linear)
+	files[linear] = 4
+
+	ps := filepath.Join(dir, "three.ps")
+	var b strings.Builder
+	for i := range 3 {
+		fmt.Fprintf(&b, "/Helvetica findfont 24 scalefont setfont 72 700 moveto (Ghostscript page %d) show 100 100 moveto 400 500 lineto stroke showpage\n", i+1)
+	}
+	if err := os.WriteFile(ps, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gs := filepath.Join(dir, "ghostscript.pdf")
+	run(t, "gs", "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pdfwrite", "-sOutputFile="+gs, ps)
+	files[gs] = 3
+
+	png := filepath.Join(dir, "scan.png")
+	writePNG(t, png, 300, 400, 150)
+	img := filepath.Join(dir, "img2pdf.pdf")
+	run(t, "img2pdf", "-o", img, png)
+	files[img] = 1
+
+	// An incremental update replaces page 1's content; the old section
+	// stays in the file, reached through /Prev.
+	updated := filepath.Join(dir, "updated.pdf")
+	appendUpdate(t, classic, updated)
+	files[updated] = 4
+	return files
+}
+
+// appendUpdate copies src (a writePDF file) with an incremental update
+// that gives page 1 new content (object 5 in writePDF's numbering).
+func appendUpdate(t testing.TB, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.LastIndex(b, []byte("startxref\n"))
+	var prev int64
+	fmt.Sscanf(string(b[i+len("startxref\n"):]), "%d", &prev)
+	var size int
+	fmt.Sscanf(string(b[bytes.LastIndex(b, []byte("/Size "))+len("/Size "):]), "%d", &size)
+	off := len(b)
+	content := "BT /F1 24 Tf 72 720 Td (Page 1, revised) Tj ET"
+	upd := fmt.Sprintf("5 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n", len(content), content)
+	xref := off + len(upd)
+	upd += fmt.Sprintf("xref\n5 1\n%010d 00000 n \ntrailer\n<< /Size %d /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n", off, size, prev, xref)
+	if err := os.WriteFile(dst, append(b, upd...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckPDFReadsRealLayouts(t *testing.T) {
+	dir := t.TempDir()
+	for path, pages := range realPDFs(t, dir) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			info, err := checkPDF(path)
+			if err != nil || info.pages != pages {
+				t.Fatalf("checkPDF = %+v, %v; want %d pages", info, err, pages)
+			}
+			// The same count as pdfcpu's, which reads everything.
+			if n, err := api.PageCountFile(path); err != nil || n != pages {
+				t.Errorf("pdfcpu: %d pages, %v", n, err)
+			}
+		})
+	}
+}
+
+// TestCutPDFsRefused cuts each real PDF at several points: every cut that
+// loses part of the file is refused as damaged, naming the attachment.
+// A cut that keeps every object, its cross-reference data and its
+// startxref (only "%%EOF" lost) is whole and faxes every page.
+func TestCutPDFsRefused(t *testing.T) {
+	dir := t.TempDir()
+	want := `attachment "cut.pdf" is damaged or incomplete and cannot be faxed; export it again and resend`
+	for path, pages := range realPDFs(t, dir) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eof := bytes.LastIndex(b, []byte("%%EOF"))
+		startxref := bytes.LastIndex(b, []byte("startxref"))
+		cuts := map[string]int{}
+		for _, pct := range []int{1, 10, 25, 50, 75, 90, 95, 99} {
+			cuts[fmt.Sprintf("%d%%", pct)] = len(b) * pct / 100
+		}
+		cuts["just before startxref"] = startxref
+		cuts["in the startxref offset"] = startxref + len("startxref\n") + 1
+		for name, n := range cuts {
+			t.Run(filepath.Base(path)+"/"+name, func(t *testing.T) {
+				cut := filepath.Join(t.TempDir(), "cut.pdf")
+				if err := os.WriteFile(cut, b[:n], 0o600); err != nil {
+					t.Fatal(err)
+				}
+				res, err := Build(context.Background(), []Input{input(t, cut)}, Options{TempDir: t.TempDir()})
+				if res != nil || faxbridge.ErrorCode(err) != faxbridge.EBadContent || faxbridge.ErrorMessage(err) != want {
+					t.Errorf("cut to %d of %d bytes: %+v, %v", n, len(b), res, err)
+				}
+			})
+		}
+		t.Run(filepath.Base(path)+"/just before %%EOF", func(t *testing.T) {
+			cut := filepath.Join(t.TempDir(), "cut.pdf")
+			if err := os.WriteFile(cut, b[:eof], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Build(context.Background(), []Input{input(t, cut)}, Options{TempDir: t.TempDir()})
+			if err != nil || res.Pages != pages {
+				t.Errorf("%+v, %v; want %d pages", res, err, pages)
+			}
+		})
+	}
+}
+
+// TestHollowPDFsRefused keeps a file's end (its cross-reference data and
+// trailer) but loses a part of its middle, so that the entries point at
+// objects that are not there: the check must read the pages' objects, not
+// only the table.
+func TestHollowPDFsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for path := range realPDFs(t, dir) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tail := bytes.LastIndex(b, []byte("startxref"))
+		for _, pct := range []int{25, 50, 75} {
+			t.Run(fmt.Sprintf("%s/%d%%", filepath.Base(path), pct), func(t *testing.T) {
+				hollow := append(append([]byte(nil), b[:tail*pct/100]...), b[tail:]...)
+				p := filepath.Join(t.TempDir(), "hollow.pdf")
+				if err := os.WriteFile(p, hollow, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				_, err := Build(context.Background(), []Input{input(t, p)}, Options{TempDir: t.TempDir()})
+				if faxbridge.ErrorCode(err) != faxbridge.EBadContent || !strings.Contains(faxbridge.ErrorMessage(err), "damaged") {
+					t.Errorf("hollowed at %d%%: %v", pct, err)
+				}
+			})
+		}
+	}
+}
+
+func TestHostilePDFsRefusedAsTooComplex(t *testing.T) {
+	dir := t.TempDir()
+	want := `attachment "bomb.pdf": the PDF is too complex to fax; print it to a new PDF and send that`
+	cases := []struct {
+		name          string
+		hostile, tame []byte // tame: the same construction within the limits
+	}{
+		{"4 million xref entries", pdftest.XRefBomb(4_000_000), pdftest.XRefBomb(1000)},
+		{"xref entries just over the limit", pdftest.XRefBomb(maxPDFObjects + 1), pdftest.XRefBomb(maxPDFObjects)},
+		{"nesting", pdftest.Nested(10_000), pdftest.Nested(maxPDFNesting - 2)},
+		{"object stream decoding to 64 MB", pdftest.ObjectStreamBomb(64 << 20), pdftest.ObjectStreamBomb(1 << 20)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hostile, tame := filepath.Join(dir, "bomb.pdf"), filepath.Join(dir, "tame.pdf")
+			os.WriteFile(hostile, tc.hostile, 0o600)
+			os.WriteFile(tame, tc.tame, 0o600)
+			if res, err := Build(context.Background(), []Input{input(t, tame)}, Options{TempDir: dir}); err != nil || res.Pages != 1 {
+				t.Fatalf("the tame file: %+v, %v", res, err)
+			} else {
+				os.Remove(res.Path)
+			}
+			res, err := Build(context.Background(), []Input{input(t, hostile)}, Options{TempDir: dir})
+			if res != nil || faxbridge.ErrorCode(err) != faxbridge.EBadContent || faxbridge.ErrorMessage(err) != want {
+				t.Errorf("%d bytes: %+v, %v", len(tc.hostile), res, err)
+			}
+		})
+	}
+}
