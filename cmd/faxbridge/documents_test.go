@@ -56,7 +56,9 @@ func TestPDFBombsRefusedWithinMemory(t *testing.T) {
 	const copies = 2
 	errs := make(chan error, copies)
 	for range copies {
-		go func() { errs <- h.sendWithin(30*time.Second, "a@example.com", []string{"15551234567@fax.example.com"}, msg) }()
+		go func() {
+			errs <- h.sendWithin(30*time.Second, "a@example.com", []string{"15551234567@fax.example.com"}, msg)
+		}()
 	}
 	for range copies {
 		err := <-errs
