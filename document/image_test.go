@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	faxbridge "github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
@@ -536,13 +537,10 @@ func TestBuildImageRefusals(t *testing.T) {
 }
 
 // TestBuildImageMagickFax converts fax TIFFs made by ImageMagick, the
-// usual producer besides fax software. FAXBRIDGE_TEST_CONVERT names its
-// convert program.
+// usual producer besides fax software: its convert program from PATH, or
+// the one FAXBRIDGE_TEST_CONVERT names.
 func TestBuildImageMagickFax(t *testing.T) {
-	convert := os.Getenv("FAXBRIDGE_TEST_CONVERT")
-	if convert == "" {
-		t.Skip("FAXBRIDGE_TEST_CONVERT (ImageMagick's convert) is not set")
-	}
+	convert := testenv.Tool(t, "FAXBRIDGE_TEST_CONVERT", "convert")
 	dir := t.TempDir()
 	run := func(args ...string) {
 		t.Helper()

@@ -280,9 +280,7 @@ with smtplib.SMTP(host, int(port), timeout=60) as s:
 // with non-ASCII file names, through smtplib.
 func TestClientsPython(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skipf("python3 is not installed: %v", err)
-	}
+	python := testenv.Tool(t, "FAXBRIDGE_PYTHON_BIN", "python3")
 	s := newStack(t, opts{})
 	d := makeDocs(t)
 	d.pdf1.name = "Überweisung März.pdf"
@@ -299,7 +297,7 @@ func TestClientsPython(t *testing.T) {
 				for _, a := range c.docs {
 					args = append(args, a.path+"|"+a.name+"|"+a.ctype)
 				}
-				return s.client("", nil, "python3", args...)
+				return s.client("", nil, python, args...)
 			}},
 	})
 }
@@ -321,13 +319,11 @@ transport.sendMail({
 func TestClientsNodemailer(t *testing.T) {
 	t.Parallel()
 	if binPath == "" {
-		t.Skip("FAXBRIDGE_E2E is not 1: skipping the end-to-end test")
+		testenv.Missing(t, "FAXBRIDGE_E2E is not 1: skipping the end-to-end test")
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skipf("node is not installed: %v", err)
-	}
-	if out, err := exec.Command("node", "-e", `require("nodemailer")`).CombinedOutput(); err != nil {
-		t.Skipf("node has no nodemailer package (install one, or set NODE_PATH): %v\n%s", err, firstLine(out))
+	node := testenv.Tool(t, "FAXBRIDGE_NODE_BIN", "node")
+	if out, err := exec.Command(node, "-e", `require("nodemailer")`).CombinedOutput(); err != nil {
+		testenv.Missing(t, "node has no nodemailer package (install one, or set NODE_PATH): %v\n%s", err, firstLine(out))
 	}
 	s := newStack(t, opts{})
 	d := makeDocs(t)
@@ -344,7 +340,7 @@ func TestClientsNodemailer(t *testing.T) {
 				for _, a := range c.docs {
 					args = append(args, a.path+"|"+a.name+"|"+a.ctype)
 				}
-				return s.client("", nil, "node", args...)
+				return s.client("", nil, node, args...)
 			}},
 	})
 }

@@ -170,7 +170,7 @@ type daemon struct {
 func newStack(t *testing.T, o opts) *stack {
 	t.Helper()
 	if binPath == "" {
-		t.Skip("FAXBRIDGE_E2E is not 1: skipping the end-to-end test")
+		testenv.Missing(t, "FAXBRIDGE_E2E is not 1: skipping the end-to-end test")
 	}
 	for _, tool := range []string{"swaks", "gs", "qpdf"} {
 		if _, err := exec.LookPath(tool); err != nil {

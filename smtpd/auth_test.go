@@ -26,6 +26,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -216,7 +217,7 @@ func dial(t *testing.T, as *authServer, name, from string) *smtp.Client {
 	conn, err := d.Dial("tcp", as.addrs[name])
 	if err != nil {
 		if from != "" {
-			t.Skipf("cannot connect from %s: %v", from, err)
+			testenv.Missing(t, "cannot connect from %s: %v", from, err)
 		}
 		t.Fatal(err)
 	}
@@ -765,14 +766,7 @@ func TestReplyLockedOut(t *testing.T) {
 // mistakes a go-smtp client, sharing code with the server, would not.
 func swaksBin(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("FAXBRIDGE_SWAKS_BIN"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("swaks")
-	if err != nil {
-		t.Skip("swaks not found (set FAXBRIDGE_SWAKS_BIN or put it on PATH)")
-	}
-	return p
+	return testenv.Tool(t, "FAXBRIDGE_SWAKS_BIN", "swaks")
 }
 
 func TestSwaksAuth(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/faxbridge/faxbridge/internal/testenv"
 )
 
 // validateScript checks signatures with SignalWire's own Node SDK: it reads
@@ -23,15 +25,16 @@ process.stdin.on('end', () => {
 `
 
 // TestCallbacksValidateWithSignalWireSDK needs SIGNALWIRE_SDK_DIR: a
-// directory where `npm install @signalwire/compatibility-api@3.2.0` ran.
+// directory where `npm install @signalwire/compatibility-api@3.2.0` ran
+// (scripts/test makes one).
 func TestCallbacksValidateWithSignalWireSDK(t *testing.T) {
 	dir := os.Getenv("SIGNALWIRE_SDK_DIR")
 	if dir == "" {
-		t.Skip("SIGNALWIRE_SDK_DIR not set")
+		testenv.Missing(t, "SIGNALWIRE_SDK_DIR is not set: no SignalWire SDK to check signatures with")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found")
+	node := testenv.Tool(t, "FAXBRIDGE_NODE_BIN", "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@signalwire", "compatibility-api")); err != nil {
+		t.Fatalf("SIGNALWIRE_SDK_DIR=%s holds no SDK: %v", dir, err)
 	}
 	media := newMedia(t)
 	hk := newHook(t, nil)
