@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -240,5 +241,29 @@ func TestHostilePDFsRefusedAsTooComplex(t *testing.T) {
 				t.Errorf("%d bytes: %+v, %v", len(tc.hostile), res, err)
 			}
 		})
+	}
+}
+
+// TestLargePDFCheckedInLittleMemory: a single 37 MB PDF (a scan) is
+// checked and passed through in well under the 16 MB a 50 MB message may
+// add (pdfcpu held the whole file: 37 MB). The bytes allocated bound the
+// heap's growth.
+func TestLargePDFCheckedInLittleMemory(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "scan.pdf")
+	writePDF(t, big, 1, 6080)
+	in := input(t, big)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := Build(context.Background(), []Input{in}, Options{TempDir: dir})
+	runtime.ReadMemStats(&after)
+	if err != nil || res.Pages != 1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d MB PDF: %d KB allocated", in.Size>>20, alloc>>10)
+	if alloc > 4<<20 {
+		t.Errorf("checking and copying a %d MB PDF allocated %d KB; the bound is 4 MB", in.Size>>20, alloc>>10)
 	}
 }
