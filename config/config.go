@@ -178,6 +178,12 @@ type Fax struct {
 	// memory, because the PDF library holds a document while checking it.
 	ParallelBuilds int `toml:"parallel_builds"`
 
+	// MaxMessagePixels bounds the pixels of all images and TIFF pages of
+	// one message together (0: document.DefaultMaxMessagePixels, 200
+	// megapixels): converting costs CPU per pixel, and blank pages code
+	// millions of pixels in a few bytes.
+	MaxMessagePixels int64 `toml:"max_message_pixels"`
+
 	// Destination policy, checked at RCPT. AllowCountries nil means the
 	// country of smtp.default_region only.
 	AllowCountries []string `toml:"allow_countries"`
@@ -570,6 +576,9 @@ func (c *Config) Check() Problems {
 	}
 	if c.Fax.ParallelBuilds < 0 {
 		add("fax.parallel_builds must not be negative")
+	}
+	if c.Fax.MaxMessagePixels < 0 {
+		add("fax.max_message_pixels must not be negative (0 for the default, 200000000)")
 	}
 	if c.Fax.LogoPixels < 0 {
 		add("fax.logo_pixels must not be negative")

@@ -237,6 +237,8 @@ func (m *Main) Open(ctx context.Context) error {
 		Policies:       jobPolicies(cfg),
 		OnEvent:        m.metrics.JobEvent,
 		Crash:          crashHook(m.Log),
+
+		MaxMessagePixels: cfg.Fax.MaxMessagePixels,
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 
 	allow, err := senderauth.ParseAllowlist(cfg.MX.AllowSenders)

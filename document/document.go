@@ -47,6 +47,9 @@ type Result struct {
 const (
 	DefaultMaxCoverPages  = 3
 	DefaultMaxImagePixels = 25_000_000
+	// DefaultMaxMessagePixels: 200 megapixels in all, about 50 fine-mode
+	// fax pages or Letter pages scanned at 200 dpi, or 12 at 400 dpi.
+	DefaultMaxMessagePixels = 200_000_000
 )
 
 // Options for Build (and Cover).
@@ -65,6 +68,11 @@ type Options struct {
 	// a bilevel TIFF page. 0 for DefaultMaxImagePixels (25 megapixels:
 	// 24-megapixel photos and 400-dpi page scans fit).
 	MaxImagePixels int
+	// MaxMessagePixels bounds the pixels of all images and TIFF pages
+	// together, because converting costs CPU for every pixel (about 15 ms
+	// a megapixel), and a TIFF of blank Group 4 pages codes 25 megapixels
+	// in a few hundred bytes. 0 for DefaultMaxMessagePixels.
+	MaxMessagePixels int64
 	// Cover, when set, puts a cover page (see Cover) before the documents,
 	// with CoverInfo.Pages set to their page count. Build renders it even
 	// without inputs: a message of text alone faxes its cover.
@@ -110,6 +118,9 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 	if opt.MaxImagePixels <= 0 {
 		opt.MaxImagePixels = DefaultMaxImagePixels
 	}
+	if opt.MaxMessagePixels <= 0 {
+		opt.MaxMessagePixels = DefaultMaxMessagePixels
+	}
 	if opt.MaxBytes > 0 {
 		var sent int64
 		for _, in := range inputs {
@@ -142,6 +153,9 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 	if opt.MaxPages > 0 && total > opt.MaxPages {
 		return nil, faxbridge.Errorf(faxbridge.ETooLarge,
 			"the documents have %d pages; the limit is %d pages per fax", total, opt.MaxPages)
+	}
+	if err := checkPixels(docs, opt.MaxMessagePixels); err != nil {
+		return nil, err
 	}
 
 	var cover string
@@ -302,6 +316,23 @@ func identify(in Input, opt Options) (doc, error) {
 		}
 	}
 	return doc{in: in, kind: kind, pages: len(pics), pics: pics, path: in.Path}, nil
+}
+
+// checkPixels refuses images whose pixels together exceed limit, from
+// their headers, before any is converted.
+func checkPixels(docs []doc, limit int64) error {
+	var px int64
+	for _, d := range docs {
+		for _, p := range d.pics {
+			px += int64(p.w) * int64(p.h)
+		}
+	}
+	if px > limit {
+		return faxbridge.Errorf(faxbridge.ETooLarge,
+			"the images in this message have %d megapixels in all; the limit is %d megapixels per fax; send fewer pages, scan at a lower resolution, or send a PDF",
+			px/1_000_000, limit/1_000_000)
+	}
+	return nil
 }
 
 // PageCount reads and validates the PDF at path and returns its pages. A

@@ -99,6 +99,7 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		paper = s.cfg.PaperFor(env.Recipients[0].Destination.To)
 	}
 	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: paper}
+	opts.MaxMessagePixels = s.cfg.MaxMessagePixels
 	text := strings.TrimSpace(msg.Text)
 	// A text-only message becomes a cover page; one whose attachments
 	// cannot be faxed does not: a page saying "see attached" with nothing

@@ -44,6 +44,11 @@ type Config struct {
 	MaxPages     int
 	MaxDocBytes  int64
 	KeepDocument bool
+
+	// MaxMessagePixels bounds the pixels of a message's images together
+	// (0: document.DefaultMaxMessagePixels).
+	MaxMessagePixels int64
+
 	// Paper is the page size images and cover pages are laid out on:
 	// "letter" or "a4".
 	Paper string
