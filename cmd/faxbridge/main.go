@@ -119,6 +119,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	for _, w := range cfg.Warnings(*path) {
 		log.Warn(w)
 	}
+	daemon.SetMemoryLimit(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// SIGHUP reloads the TLS certificate when one is configured; without
