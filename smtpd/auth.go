@@ -143,8 +143,24 @@ func (x *session) Auth(mech string) (sasl.Server, error) {
 //
 // It returns nil or an *smtp.SMTPError.
 func (x *session) login(mech, name, password string) error {
-	s := x.srv
-	akey := addrKey(x.remoteIP)
+	attrs := []any{"remote_addr", x.remote, "user", logName(name), "mechanism", mech, "listener", x.pol.Name}
+	acct, err := x.srv.authenticate(x.remoteIP, name, password, attrs)
+	if err != nil {
+		return Reply(err)
+	}
+	x.user = acct
+	if sc := slotOf(x.conn); sc != nil {
+		sc.started()
+	}
+	return nil
+}
+
+// authenticate checks a user name and password from a client address
+// against the lockouts above and counts the outcome: SMTP AUTH and the
+// web console's sign-in share it, so guessing on one counts on the other.
+// Its errors are a *lockedOut or EUnauthorized.
+func (s *Server) authenticate(remoteIP netip.Addr, name, password string, attrs []any) (*account, error) {
+	akey := addrKey(remoteIP)
 	acct := s.users[name]
 	ukey, pkey := "", ""
 	if acct != nil {
@@ -153,16 +169,15 @@ func (x *session) login(mech, name, password string) error {
 		ukey = "user:" + name
 		pkey = ukey + "|" + akey
 	}
-	attrs := []any{"remote_addr", x.remote, "user", logName(name), "mechanism", mech, "listener", x.pol.Name}
 	for _, k := range []string{akey, pkey} {
 		if wait, locked := s.limits.locked(k); k != "" && locked {
 			s.log.Warn("authentication refused: locked out", append(attrs, "remaining", wait.Round(time.Second))...)
-			return Reply(&lockedOut{wait: wait})
+			return nil, &lockedOut{wait: wait}
 		}
 	}
 	if wait, locked := s.userLimits.locked(ukey); locked && !s.limits.knows(ukey, akey) {
 		s.log.Warn("authentication refused: user locked out for new addresses", append(attrs, "remaining", wait.Round(time.Second))...)
-		return Reply(&lockedOut{wait: wait})
+		return nil, &lockedOut{wait: wait}
 	}
 	if !s.checkPassword(acct, password) {
 		n, lockedAddr := s.limits.fail(akey)
@@ -176,17 +191,13 @@ func (x *session) login(mech, name, password string) error {
 			s.log.Warn("locking out after repeated authentication failures",
 				append(attrs, "address_locked", lockedAddr, "user_locked_here", lockedPair, "user_locked_for_new_addresses", lockedUser, "for", s.limits.lockout)...)
 		}
-		return Reply(faxbridge.Errorf(faxbridge.EUnauthorized, "Authentication failed: wrong user name or password"))
+		return nil, faxbridge.Errorf(faxbridge.EUnauthorized, "Authentication failed: wrong user name or password")
 	}
 	s.limits.reset(akey)
 	s.limits.reset(pkey)
 	s.limits.remember(ukey, akey)
-	x.user = acct
-	if sc := slotOf(x.conn); sc != nil {
-		sc.started()
-	}
 	s.log.Info("authenticated", attrs...)
-	return nil
+	return acct, nil
 }
 
 // checkPassword verifies password for acct. An unknown user costs a
