@@ -51,6 +51,9 @@ type User struct {
 	PasswordHash     string `toml:"password_hash"` // bcrypt or argon2id; `faxbridge passwd` makes one
 	PasswordHashFile string `toml:"password_hash_file"`
 	ReportTo         string `toml:"report_to"`
+	// Console lets the user sign in to the web console: "admin" or "user"
+	// (see console.go); left out, the user cannot.
+	Console string `toml:"console"`
 	SenderPolicy
 }
 

@@ -36,6 +36,9 @@ type Config struct {
 	MX         MX         `toml:"mx"`
 	Metrics    Metrics    `toml:"metrics"` // see hardening.go
 
+	// The web console (see console.go).
+	Console Console `toml:"console"`
+
 	// What resolveSecrets found, for the warnings of Warnings: the keys
 	// given inline in the file, and the files secrets were read from.
 	inlineSecrets []string
@@ -262,6 +265,7 @@ func Defaults() Config {
 			StatusCallbackMethod: "POST",
 			StatusCallbackEvents: []string{"completed"},
 		},
+		Console:  consoleDefaults(),
 		Storage:  Storage{Backend: "local"},
 		Database: Database{Driver: "sqlite"},
 		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}, RetryAfter: Duration{30 * time.Second}},
@@ -449,6 +453,7 @@ func (c *Config) Check() Problems {
 	}
 	p = append(p, c.checkAccess()...)
 	p = append(p, c.checkHardening()...)
+	p = append(p, c.checkConsole()...)
 
 	// HTTP
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
