@@ -78,6 +78,15 @@ type Main struct {
 	MetricsListener net.Listener
 	health          *health
 	metricsSrv      *http.Server
+
+	// The web console (see console.go), on ConsoleListener when set
+	// (tests) or console.listen. Offline opens the stores and the job
+	// service without listening or serving: for `faxbridge send`.
+	ConsoleListener net.Listener
+	Offline         bool
+	consoleSrv      *http.Server
+	reportHost      string // the hostname in report Message-IDs
+	be              backend
 }
 
 // NewMain returns an unopened Main.
@@ -255,8 +264,13 @@ func (m *Main) Open(ctx context.Context) error {
 		DenyPrefixes:   cfg.Fax.DenyPrefixes,
 		AllowPremium:   cfg.Fax.AllowPremium,
 	})
-	if err := m.newSMTP(hostname, backend{book: book, svc: m.svc, policies: senderPolicies(cfg), allow: allow, resolver: m.resolver(), log: m.Log.With("component", "mx")}); err != nil {
+	be := backend{book: book, svc: m.svc, policies: senderPolicies(cfg), allow: allow, resolver: m.resolver(), log: m.Log.With("component", "mx")}
+	if err := m.newSMTP(hostname, be); err != nil {
 		return err
+	}
+	m.reportHost, m.be = hostname, be
+	if m.Offline {
+		return nil
 	}
 
 	m.newHTTP(publicURL, media)
@@ -268,6 +282,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	if err := m.bindMetrics(); err != nil {
+		return err
+	}
+	if err := m.bindConsole(be); err != nil {
 		return err
 	}
 	return m.bindSMTP()
@@ -318,6 +335,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	m.serveMetrics(ctx, errc)
+	m.serveConsole(errc)
 	go func() {
 		serve := func() error { return m.http.Serve(m.httpLimits().Listener(m.httpLn)) }
 		if c := m.Config.HTTP; c.CertFile != "" {
@@ -351,6 +369,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.http.Shutdown(hctx)
 	if m.metricsSrv != nil {
 		m.metricsSrv.Shutdown(hctx)
+	}
+	if m.consoleSrv != nil {
+		m.consoleSrv.Shutdown(hctx)
 	}
 	hcancel()
 	m.Close()

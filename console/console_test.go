@@ -1,0 +1,89 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+)
+
+// One table from error code to status; a code without a row would be a
+// 500 with no words for the user.
+func TestStatusOf(t *testing.T) {
+	for code, want := range map[faxbridge.Code]int{
+		faxbridge.EInvalid:      http.StatusUnprocessableEntity,
+		faxbridge.EBadAddress:   http.StatusUnprocessableEntity,
+		faxbridge.EBadContent:   http.StatusUnprocessableEntity,
+		faxbridge.ETooLarge:     http.StatusRequestEntityTooLarge,
+		faxbridge.EDenied:       http.StatusForbidden,
+		faxbridge.EUnauthorized: http.StatusUnauthorized,
+		faxbridge.ENotFound:     http.StatusNotFound,
+		faxbridge.EConflict:     http.StatusConflict,
+		faxbridge.ELimit:        http.StatusTooManyRequests,
+		faxbridge.EUnavailable:  http.StatusServiceUnavailable,
+		faxbridge.EInternal:     http.StatusInternalServerError,
+	} {
+		if got := statusOf(faxbridge.Errorf(code, "x")); got != want {
+			t.Errorf("%s: %d, want %d", code, got, want)
+		}
+	}
+}
+
+func TestListQuery(t *testing.T) {
+	q, err := listQuery(url.Values{"dir": {"inbound"}, "state": {"done"}, "q": {" 555 "}, "from": {"2026-01-02"}, "to": {"2026-01-02"}, "after": {"1700000000000-abc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 1, 2, 0, 0, 0, 0, time.Local)
+	if q.Direction != faxbridge.Inbound || q.State != faxbridge.StateDone || q.Text != "555" || !q.Since.Equal(day) ||
+		!q.Until.Equal(day.AddDate(0, 0, 1)) || q.After == nil || q.After.ID != "abc" || q.After.CreatedAt.UnixMilli() != 1700000000000 || q.Limit != pageSize {
+		t.Errorf("query = %+v", q)
+	}
+	for _, bad := range []url.Values{{"dir": {"sideways"}}, {"state": {"lost"}}, {"from": {"yesterday"}}, {"after": {"nope"}}, {"after": {"12-"}}} {
+		if _, err := listQuery(bad); faxbridge.ErrorCode(err) != faxbridge.EInvalid {
+			t.Errorf("%v: %v, want invalid", bad, err)
+		}
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{"/fax/x": "/fax/x", "": "/", "https://evil.example/": "/", "//evil.example": "/", "/\\evil.example": "/", "fax": "/"} {
+		if got := localPath(in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The timeline is in time order, with the attempt's SID and error, the
+// outcome and the console's own actions.
+func TestTimeline(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	j := &faxbridge.Job{
+		State: faxbridge.StateDone, CreatedAt: at, Outcome: faxbridge.OutcomeBusy, Reason: "The line was busy.",
+		FinishedAt: at.Add(3 * time.Minute), ReportState: faxbridge.ReportSent, ReportSentAt: at.Add(4 * time.Minute), ReportTo: "a@example.com",
+		Attempts: []faxbridge.Attempt{{Number: 1, Quality: "fine", FaxSID: "SID1", StartedAt: at.Add(time.Minute), Status: "busy", ErrorCode: "17", ErrorMessage: "busy"}},
+	}
+	audit := []faxbridge.AuditEntry{{At: at.Add(2 * time.Minute), User: "office", Action: "retry"}}
+	ev := timeline(j, audit)
+	var whats []string
+	for _, e := range ev {
+		whats = append(whats, e.What)
+	}
+	want := []string{"Accepted", "Attempt 1", "Console: retry", "Finished", "Report sent"}
+	if len(whats) != len(want) {
+		t.Fatalf("timeline %v, want %v", whats, want)
+	}
+	for i := range want {
+		if whats[i] != want[i] {
+			t.Fatalf("timeline %v, want %v", whats, want)
+		}
+	}
+	if !ev[1].Bad || ev[1].Detail != "fine quality, SID SID1, status busy, error 17 busy" {
+		t.Errorf("attempt line = %+v", ev[1])
+	}
+	if ev[3].Detail != "busy: The line was busy." || !ev[3].Bad {
+		t.Errorf("outcome line = %+v", ev[3])
+	}
+}
