@@ -178,6 +178,19 @@ type Job struct {
 	// Scheduling: the worker acts on the job when NextAt has passed. A zero
 	// NextAt means nothing is left to do.
 	NextAt time.Time `json:"next_at,omitempty"`
+
+	// Inbound faxes (Direction Inbound). From is the caller, Destination.To
+	// our number, FaxSID the provider's fax and MediaURL the provider's copy
+	// of the document; DocumentKey is our copy once fetched. ReportState
+	// tracks the email that delivers the fax (or the notice of a failed
+	// reception) to MailTo.
+	MailTo            []string  `json:"mail_to,omitempty"`
+	ReceivedAt        time.Time `json:"received_at,omitempty"`
+	FetchTries        int       `json:"fetch_tries,omitempty"`
+	DocumentType      string    `json:"document_type,omitempty"`   // "pdf" or "tiff", by content
+	LinkExpiresAt     time.Time `json:"link_expires_at,omitempty"` // mailed as a link: our copy is kept until then
+	ProviderDeletedAt time.Time `json:"provider_deleted_at,omitempty"`
+	ProviderTries     int       `json:"provider_tries,omitempty"`
 }
 
 // Dir returns the job's direction, Outbound for jobs stored without one.
@@ -220,6 +233,11 @@ type FaxStatus struct {
 	// Reason explains in plain words, for the sender, why the fax was not
 	// delivered; the provider adapter fills it for failed outcomes.
 	Reason string
+
+	// For received faxes: the caller, and which way the fax went
+	// ("" when the provider did not say).
+	From      string
+	Direction Direction
 }
 
 // Terminal reports whether Status is final for an outbound fax.
@@ -265,8 +283,8 @@ type BlobStore interface {
 	// List returns the keys of objects last written before `before`. The
 	// janitor uses it to find uploads whose message was never committed.
 	List(ctx context.Context, before time.Time) ([]string, error)
-	// Open reads the object back (for the console's download and resend);
-	// a missing object is ENotFound.
+	// Open reads the object back (for the console's download and resend,
+	// and for mailing received faxes); a missing object is ENotFound.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 }
 
@@ -328,4 +346,49 @@ type Notifier interface {
 	// Notify sends the report. An error with code Unavailable is worth
 	// retrying later; any other error is permanent.
 	Notify(ctx context.Context, r Report) error
+}
+
+// Inbound fax statuses, as the provider spells them.
+const (
+	FaxReceiving = "receiving"
+	FaxReceived  = "received"
+)
+
+// OutcomeReceived is the outcome of an inbound job whose document was
+// fetched; a failed reception has OutcomeFailed.
+const OutcomeReceived = "received"
+
+// FaxInbox is the provider's side of receiving faxes.
+type FaxInbox interface {
+	// FetchMedia opens the document of a received fax. It fails with
+	// ETooLarge when the document is over limit bytes (the reader also
+	// fails if the body grows past it) and EUnavailable for faults worth
+	// retrying.
+	FetchMedia(ctx context.Context, mediaURL string, limit int64) (io.ReadCloser, error)
+	// ListReceived returns the inbound faxes to `to` ("" for any number)
+	// created at or after since.
+	ListReceived(ctx context.Context, to string, since time.Time) ([]FaxStatus, error)
+	// DeleteReceived removes the fax and its media at the provider; a fax
+	// already gone is not an error.
+	DeleteReceived(ctx context.Context, sid, mediaURL string) error
+}
+
+// FaxMail is the email that delivers a received fax (or tells of a failed
+// reception) to the addresses of its route.
+type FaxMail struct {
+	Job      *Job
+	From     string // the From header, e.g. "Fax <fax@example.com>"
+	Hostname string // for the Message-ID
+	// Document is attached as is; when it is nil and Link is set, the mail
+	// carries the link instead, valid until LinkExpires.
+	Document    []byte
+	Link        string
+	LinkExpires time.Time
+}
+
+// FaxMailer delivers received faxes by email.
+type FaxMailer interface {
+	// MailFax sends the mail to every address of m.Job.MailTo. An error with
+	// code Unavailable is worth retrying later; any other is permanent.
+	MailFax(ctx context.Context, m FaxMail) error
 }
