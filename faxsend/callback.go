@@ -46,35 +46,10 @@ func Sign(key, fullURL string, params url.Values) string {
 // A bad or missing signature is EUnauthorized, a body over 64 KiB ETooLarge,
 // a callback without FaxSid or FaxStatus EInvalid.
 func (c *Client) ParseCallback(r *http.Request, publicBase string) (faxbridge.FaxStatus, error) {
-	var params, fields url.Values
-	switch r.Method {
-	case http.MethodPost:
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxCallback+1))
-		if err != nil {
-			return faxbridge.FaxStatus{}, faxbridge.WrapError(faxbridge.EInvalid, fmt.Errorf("read callback body: %w", err), "The callback could not be read.")
-		}
-		if len(body) > maxCallback {
-			return faxbridge.FaxStatus{}, faxbridge.Errorf(faxbridge.ETooLarge, "The callback is too large.")
-		}
-		if params, err = url.ParseQuery(string(body)); err != nil {
-			return faxbridge.FaxStatus{}, faxbridge.WrapError(faxbridge.EInvalid, fmt.Errorf("parse callback body: %w", err), "The callback could not be read.")
-		}
-		fields = params
-	case http.MethodGet:
-		// With GET the fields are in the signed URL; nothing else is signed.
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
-			return faxbridge.FaxStatus{}, faxbridge.WrapError(faxbridge.EInvalid, fmt.Errorf("parse callback query: %w", err), "The callback could not be read.")
-		}
-		fields = q
-	default:
-		return faxbridge.FaxStatus{}, faxbridge.Errorf(faxbridge.EInvalid, "A callback must be a GET or a POST.")
-	}
-
-	if err := c.verify(r, publicBase, params); err != nil {
+	fields, err := c.readSigned(r, publicBase)
+	if err != nil {
 		return faxbridge.FaxStatus{}, err
 	}
-
 	st := faxbridge.FaxStatus{
 		SID:             fields.Get("FaxSid"),
 		Status:          fields.Get("FaxStatus"),
@@ -95,6 +70,40 @@ func (c *Client) ParseCallback(r *http.Request, publicBase string) (faxbridge.Fa
 	}
 	st.Reason = Reason(st.Status, st.ErrorCode, st.ErrorMessage)
 	return st, nil
+}
+
+// readSigned reads a request's fields (the POST form, or the query of a
+// GET) and checks its signature.
+func (c *Client) readSigned(r *http.Request, publicBase string) (url.Values, error) {
+	var params, fields url.Values
+	switch r.Method {
+	case http.MethodPost:
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxCallback+1))
+		if err != nil {
+			return nil, faxbridge.WrapError(faxbridge.EInvalid, fmt.Errorf("read callback body: %w", err), "The callback could not be read.")
+		}
+		if len(body) > maxCallback {
+			return nil, faxbridge.Errorf(faxbridge.ETooLarge, "The callback is too large.")
+		}
+		if params, err = url.ParseQuery(string(body)); err != nil {
+			return nil, faxbridge.WrapError(faxbridge.EInvalid, fmt.Errorf("parse callback body: %w", err), "The callback could not be read.")
+		}
+		fields = params
+	case http.MethodGet:
+		// With GET the fields are in the signed URL; nothing else is signed.
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, faxbridge.WrapError(faxbridge.EInvalid, fmt.Errorf("parse callback query: %w", err), "The callback could not be read.")
+		}
+		fields = q
+	default:
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "A callback must be a GET or a POST.")
+	}
+
+	if err := c.verify(r, publicBase, params); err != nil {
+		return nil, err
+	}
+	return fields, nil
 }
 
 // verify checks the request's signature against the URLs SignalWire may have

@@ -57,6 +57,7 @@ type Client struct {
 	agent   string
 	backoff []time.Duration // waits between read attempts; len+1 attempts
 	maxWait time.Duration   // longest Retry-After a read retry honours
+	media   *http.Client    // fetches received faxes' documents (see mediaClient)
 }
 
 var _ faxbridge.FaxProvider = (*Client)(nil)
@@ -123,6 +124,7 @@ func New(cfg Config) (*Client, error) {
 	if c.http == nil {
 		c.http = defaultHTTPClient()
 	}
+	c.media = c.mediaClient()
 	if c.agent == "" {
 		c.agent = "faxbridge"
 	}
@@ -276,7 +278,9 @@ func (c *Client) ListSent(ctx context.Context, to string, since time.Time) ([]fa
 func (c *Client) list(ctx context.Context, to string, since time.Time, visit func(fax)) error {
 	cut := since.Add(-clockSkew)
 	q := url.Values{}
-	q.Set("To", to)
+	if to != "" {
+		q.Set("To", to)
+	}
 	q.Set("DateCreatedAfter", cut.UTC().AddDate(0, 0, -1).Format(time.DateOnly))
 	q.Set("PageSize", strconv.Itoa(pageSize))
 	next := c.faxes + "?" + q.Encode()
@@ -298,7 +302,7 @@ func (c *Client) list(ctx context.Context, to string, since time.Time, visit fun
 		}
 		for _, f := range l.Faxes {
 			// A null "to" is trusted to the server's own To filter.
-			if f.Created.IsZero() || f.Created.Before(cut) || (f.To.s != "" && f.To.s != to) {
+			if f.Created.IsZero() || f.Created.Before(cut) || (to != "" && f.To.s != "" && f.To.s != to) {
 				continue
 			}
 			visit(f)
@@ -378,6 +382,8 @@ const (
 	opFetch
 	opList
 	opCancel
+	opDelete // a received fax or its media
+	opMedia  // the document of a received fax
 )
 
 // do makes one request. A POST sends form as its body, a GET ignores it. A

@@ -211,6 +211,7 @@ func TestLenientResource(t *testing.T) {
 				MediaURL: "https://media.example/doc.pdf?sig=1",
 				Pages:    tt.wantPages, Duration: tt.wantDuration,
 				CreatedAt: time.Date(2024, 5, 14, 10, 0, 5, 0, time.UTC),
+				From:      "+15550001111", Direction: faxbridge.Outbound,
 			}
 			if st != want {
 				t.Errorf("got %+v\nwant %+v", st, want)

@@ -122,7 +122,7 @@ func statusError(resp *http.Response, raw []byte, o op) error {
 	case s == http.StatusUnauthorized || s == http.StatusForbidden:
 		e.Code = faxbridge.EUnauthorized
 		e.Message = msgAuth
-	case s == http.StatusNotFound && (o == opFetch || o == opCancel):
+	case s == http.StatusNotFound && (o == opFetch || o == opCancel || o == opDelete || o == opMedia):
 		e.Code = faxbridge.ENotFound
 		e.Message = msgNotFound
 	case s == http.StatusNotFound:

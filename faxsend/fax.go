@@ -18,6 +18,8 @@ type fax struct {
 	SID              text  `json:"sid"`
 	Status           text  `json:"status"`
 	To               text  `json:"to"`
+	From             text  `json:"from"`
+	Direction        text  `json:"direction"`
 	MediaURL         text  `json:"media_url"`
 	OriginalMediaURL text  `json:"original_media_url"`
 	NumPages         text  `json:"num_pages"`
@@ -50,6 +52,8 @@ func (f fax) status() faxbridge.FaxStatus {
 		ErrorCode:       f.ErrorCode.s,
 		ErrorMessage:    f.ErrorMessage.s,
 		CreatedAt:       f.Created.Time,
+		From:            f.From.s,
+		Direction:       faxbridge.Direction(f.Direction.s),
 	}
 	if st.MediaURL == "" {
 		st.MediaURL = f.OriginalMediaURL.s

@@ -57,12 +57,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) route(q *rq) {
 	path := q.r.URL.Path
+	if path == "/simulator/receive" {
+		s.trigger(q.w, q.r)
+		return
+	}
 	if !strings.HasPrefix(path, apiPrefix) {
 		q.fail(http.StatusNotFound, codeNotFound, "The requested resource "+path+" was not found", false)
 		return
 	}
 	user, pass, ok := q.r.BasicAuth()
 	if !ok || !same(user, s.cfg.ProjectID) || !same(pass, s.cfg.APIToken) {
+		if strings.Contains(path, "/Media/") {
+			s.mu.Lock()
+			s.fetches = append(s.fetches, MediaFetch{Time: s.cfg.Now(), Status: http.StatusUnauthorized})
+			s.mu.Unlock()
+		}
 		q.w.Header().Set("WWW-Authenticate", `Basic realm="SignalWire"`)
 		q.fail(http.StatusUnauthorized, codeAuth, "Authentication Error - invalid username or token", false)
 		return
@@ -74,7 +83,9 @@ func (s *Server) route(q *rq) {
 		return
 	}
 	parts = parts[1:]
-	// Every resource may be named with or without .json.
+	// Every resource may be named with or without .json. Media without it
+	// is the document itself, with it the media resource.
+	asJSON := strings.HasSuffix(parts[len(parts)-1], ".json")
 	parts[len(parts)-1] = strings.TrimSuffix(parts[len(parts)-1], ".json")
 	if parts[0] != "Faxes" || slices.Contains(parts, "") || (len(parts) >= 3 && parts[2] != "Media") || len(parts) > 4 {
 		q.fail(http.StatusNotFound, codeNotFound, "The requested resource "+path+" was not found", false)
@@ -95,7 +106,7 @@ func (s *Server) route(q *rq) {
 	case len(parts) == 3 && m == http.MethodGet:
 		s.mediaList(q, parts[1])
 	case len(parts) == 4 && (m == http.MethodGet || m == http.MethodDelete):
-		s.media(q, parts[1], parts[3])
+		s.media(q, parts[1], parts[3], asJSON)
 	default:
 		q.fail(http.StatusMethodNotAllowed, codeMethod, "Method not allowed: "+m, false)
 	}
@@ -374,7 +385,7 @@ func (s *Server) remove(q *rq, sid string) {
 		q.notFound()
 		return
 	}
-	if f.Status == "processing" || f.Status == "sending" {
+	if f.Status == "processing" || f.Status == "sending" || f.Status == "receiving" {
 		status := f.Status
 		s.mu.Unlock()
 		q.fail(http.StatusBadRequest, codeNotComplete, "A fax cannot be deleted while it is "+status, false)
@@ -413,10 +424,13 @@ func (s *Server) mediaList(q *rq, sid string) {
 	})
 }
 
-func (s *Server) media(q *rq, sid, mediaSID string) {
+func (s *Server) media(q *rq, sid, mediaSID string, asJSON bool) {
 	s.mu.Lock()
 	f := s.lookup(sid)
 	if f == nil || f.MediaSID != mediaSID || s.mediaURL(f) == "" {
+		if f != nil && f.Direction == "inbound" && q.r.Method == http.MethodGet {
+			s.fetches = append(s.fetches, MediaFetch{Time: s.cfg.Now(), FaxSID: sid, Status: http.StatusNotFound, Auth: true})
+		}
 		s.mu.Unlock()
 		q.notFound()
 		return
@@ -426,6 +440,10 @@ func (s *Server) media(q *rq, sid, mediaSID string) {
 		f.body = nil
 		s.mu.Unlock()
 		q.noContent()
+		return
+	}
+	if !asJSON {
+		s.serveDocument(q, f) // unlocks
 		return
 	}
 	body := s.renderMedia(f)

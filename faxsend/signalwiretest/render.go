@@ -22,7 +22,7 @@ func (s *Server) renderLocked(f *fax) map[string]any {
 		"api_version":   apiVersion,
 		"date_created":  date(f.Created),
 		"date_updated":  date(f.Updated),
-		"direction":     "outbound",
+		"direction":     direction(f),
 		"from":          f.From,
 		"to":            f.To,
 		"media_url":     f.MediaURL,
@@ -39,10 +39,10 @@ func (s *Server) renderLocked(f *fax) map[string]any {
 		"error_code":    nil,
 		"error_message": nil,
 	}
-	if s.faults.HostedMediaURL {
+	if s.faults.HostedMediaURL || f.Direction == "inbound" {
 		out["media_url"] = nullable(s.mediaURL(f))
 	}
-	if final(f.Status) {
+	if final(f.Status) || f.Status == "received" {
 		out["price_unit"] = "USD"
 		if style == PlainNumbers {
 			out["num_pages"] = f.NumPages
@@ -95,4 +95,11 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+func direction(f *fax) string {
+	if f.Direction == "" {
+		return "outbound"
+	}
+	return f.Direction
 }

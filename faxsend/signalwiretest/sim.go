@@ -136,6 +136,11 @@ type Fax struct {
 	Deleted         bool
 	MediaDeleted    bool
 	Media           Media
+
+	// Direction is "outbound" for created faxes and "inbound" for received
+	// ones; MediaType is what the Receive verb asked for.
+	Direction string
+	MediaType string
 }
 
 // Server is a running simulator. Its methods are safe for concurrent use.
@@ -157,6 +162,9 @@ type Server struct {
 	creates   []*createRec
 	rejected  []Request
 	callbacks []CallbackRecord
+	numbers   map[string]number // fax webhooks of the project's numbers
+	webhooks  []Webhook
+	fetches   []MediaFetch
 	active    int           // fax lifecycles and callback senders still running
 	idle      chan struct{} // closed while active == 0
 }
