@@ -330,6 +330,19 @@ type JobStore interface {
 	// finished ones whose report is pending, without reading them: what
 	// a metrics scrape needs.
 	CountActive(ctx context.Context) (ActiveCounts, error)
+
+	// Retention and pacing (issue 12).
+
+	// Purge deletes up to limit finished jobs with nothing left to do
+	// (report and cleanup settled) last changed before before, and
+	// returns how many it deleted.
+	Purge(ctx context.Context, before time.Time, limit int) (int, error)
+	// Reserve takes the next free slot of the named schedule shared by
+	// every instance on the store: slots are interval apart, never before
+	// now. It takes one only if it starts within ahead of now; otherwise
+	// ok is false and slot is when one will be within reach.
+	Reserve(ctx context.Context, name string, now time.Time, interval, ahead time.Duration) (slot time.Time, ok bool, err error)
+
 	Close() error
 }
 

@@ -40,7 +40,9 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 
 	common := "_pragma=busy_timeout(" + busyTimeoutMs + ")&_pragma=foreign_keys(1)"
-	wr, err := sql.Open("sqlite", path+"?"+common+
+	// auto_vacuum first: on a new file it takes effect with the first
+	// table, without the VACUUM an existing file needs (incrementalVacuum).
+	wr, err := sql.Open("sqlite", path+"?_pragma=auto_vacuum(2)&"+common+
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -54,6 +56,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// The writer goes first: it switches the file to WAL and creates the
 	// schema before any reader looks.
 	if err := db.Ping(ctx); err != nil {
+		wr.Close()
+		return nil, err
+	}
+	if err := db.incrementalVacuum(ctx); err != nil {
 		wr.Close()
 		return nil, err
 	}
@@ -79,7 +85,37 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// reclaimPages is how many free pages (4 KiB each) one reclaim returns to
+// the file system: more than a batch of purged jobs frees, so the file
+// shrinks as retention deletes, in steps short enough not to hold up a
+// commit for long.
+const reclaimPages = "2048"
+
+// incrementalVacuum makes the file one that can shrink: with
+// auto_vacuum=INCREMENTAL, pages freed by deleted jobs can be handed back
+// a few at a time (see Purge). A database made before this setting needs
+// one full VACUUM to switch, which rewrites the file once, at start, before
+// anything is accepted.
+func (db *DB) incrementalVacuum(ctx context.Context) error {
+	var mode int
+	if err := db.wr.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return db.fail(fmt.Errorf("read auto_vacuum: %w", err))
+	}
+	const incremental = 2
+	if mode == incremental {
+		return nil
+	}
+	if _, err := db.wr.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+		return db.fail(fmt.Errorf("set auto_vacuum: %w", err))
+	}
+	if _, err := db.wr.ExecContext(ctx, "VACUUM"); err != nil {
+		return db.fail(fmt.Errorf("vacuum: %w", err))
+	}
+	return nil
+}
+
 var sqliteDialect = dialect{
+	reclaim: "PRAGMA incremental_vacuum(" + reclaimPages + ")",
 	classify: classifySQLite,
 	duplicate: func(err error) bool {
 		var se *sqlite.Error

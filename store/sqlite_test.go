@@ -242,8 +242,14 @@ func TestSQLiteMigrationsOnce(t *testing.T) {
 	if err := raw.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &max); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(migrations)-1 || max != len(migrations)-1 {
-		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, max, len(migrations)-1)
+	want := 0
+	for _, m := range migrations {
+		if len(m) > 0 {
+			want++
+		}
+	}
+	if n != want || max != len(migrations)-1 {
+		t.Fatalf("schema_migrations has %d rows up to %d, want %d up to %d", n, max, want, len(migrations)-1)
 	}
 }
 

@@ -51,6 +51,8 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Audit", testAudit},
 		{"Reopen", testReopen},
 		{"ConcurrentOpen", testConcurrentOpen},
+		{"Purge", testPurge},
+		{"Reserve", testReserve},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
