@@ -115,7 +115,7 @@ func (db *DB) incrementalVacuum(ctx context.Context) error {
 }
 
 var sqliteDialect = dialect{
-	reclaim: "PRAGMA incremental_vacuum(" + reclaimPages + ")",
+	reclaim:  "PRAGMA incremental_vacuum(" + reclaimPages + ")",
 	classify: classifySQLite,
 	duplicate: func(err error) bool {
 		var se *sqlite.Error
