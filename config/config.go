@@ -124,6 +124,11 @@ type SignalWire struct {
 	StoreMedia           *bool    `toml:"store_media"`
 	StatusCallbackMethod string   `toml:"status_callback_method"`
 	StatusCallbackEvents []string `toml:"status_callback_events"`
+
+	// CreatesPerSecond paces fax creation across every instance sharing
+	// the database (SignalWire takes about one per second per space); 0
+	// sends as fast as the worker goes.
+	CreatesPerSecond float64 `toml:"creates_per_second"`
 }
 
 type Storage struct {
@@ -155,6 +160,10 @@ type Database struct {
 	// DSNFile holds the PostgreSQL URL, password included, outside the
 	// configuration file (systemd LoadCredential=).
 	DSNFile string `toml:"dsn_file"`
+
+	// Retain is how long a finished job (report sent, document deleted)
+	// stays queryable before retention deletes it.
+	Retain Duration `toml:"retain"`
 }
 
 type Mail struct {
@@ -264,10 +273,11 @@ func Defaults() Config {
 			TTL:                  60,
 			StatusCallbackMethod: "POST",
 			StatusCallbackEvents: []string{"completed"},
+			CreatesPerSecond:     1,
 		},
 		Console:  consoleDefaults(),
 		Storage:  Storage{Backend: "local"},
-		Database: Database{Driver: "sqlite"},
+		Database: Database{Driver: "sqlite", Retain: Duration{90 * 24 * time.Hour}},
 		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}, RetryAfter: Duration{30 * time.Second}},
 		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20, Paper: "auto", LogoPixels: 200 * 200, CoverPage: "auto"},
 		Worker: Worker{
@@ -536,6 +546,12 @@ func (c *Config) Check() Problems {
 		}
 	default:
 		add("database.driver %q: use sqlite or postgres", c.Database.Driver)
+	}
+	if c.Database.Retain.Duration < time.Hour {
+		add("database.retain %s: keep finished jobs at least an hour (e.g. \"2160h\" for 90 days)", c.Database.Retain.Duration)
+	}
+	if cps := c.SignalWire.CreatesPerSecond; cps < 0 || cps > 1000 || cps != cps {
+		add("signalwire.creates_per_second %v: use 0 (no pacing) up to 1000", cps)
 	}
 
 	// Mail

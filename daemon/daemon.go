@@ -248,6 +248,10 @@ func (m *Main) Open(ctx context.Context) error {
 		Crash:          crashHook(m.Log),
 
 		MaxMessagePixels: cfg.Fax.MaxMessagePixels,
+
+		// Retention and pacing.
+		Retain:           cfg.Database.Retain.Duration,
+		CreatesPerSecond: sw.CreatesPerSecond,
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 
 	allow, err := senderauth.ParseAllowlist(cfg.MX.AllowSenders)

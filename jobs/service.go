@@ -106,6 +106,20 @@ type Config struct {
 	// Crash, when set, is called at named step boundaries; crash tests make
 	// it kill the process to prove that every boundary is safe.
 	Crash func(step string)
+
+	// Retention and pacing (see retain.go and pace.go).
+
+	// Retain is how long a settled job stays in the store, default 90 days.
+	// PurgeBatch (default 200) is how many are deleted per transaction,
+	// PurgePause (default 200ms) the rest between two batches: short
+	// write transactions with room between them, so accepting mail never
+	// waits long behind retention.
+	Retain     time.Duration
+	PurgeBatch int
+	PurgePause time.Duration
+	// CreatesPerSecond paces fax creation at the provider across every
+	// instance on the store; 0 does not pace.
+	CreatesPerSecond float64
 }
 
 func (c *Config) defaults() {
@@ -140,6 +154,11 @@ func (c *Config) defaults() {
 	def(&c.ReportRetryFor, 48*time.Hour)
 	def(&c.FollowUpRetry, 30*time.Second)
 	def(&c.OrphanAge, time.Hour)
+	def(&c.Retain, 90*24*time.Hour)
+	def(&c.PurgePause, 200*time.Millisecond)
+	if c.PurgeBatch <= 0 {
+		c.PurgeBatch = 200
+	}
 	if c.Owner == "" {
 		c.Owner = faxbridge.NewID()
 	}
@@ -154,6 +173,8 @@ type Service struct {
 	notifier faxbridge.Notifier
 	log      *slog.Logger
 	now      func() time.Time
+	// sleep waits d or until ctx ends (tests replace it to move a fake clock).
+	sleep func(ctx context.Context, d time.Duration) error
 	wake     chan struct{}
 	builds   chan struct{}
 
@@ -172,6 +193,7 @@ func New(cfg Config, store faxbridge.JobStore, blobs faxbridge.BlobStore, fax fa
 		notifier: notifier,
 		log:      log,
 		now:      time.Now,
+		sleep:    sleepCtx,
 		wake:     make(chan struct{}, 1),
 		builds:   make(chan struct{}, cfg.MaxBuilds),
 		inflight: map[string]bool{},

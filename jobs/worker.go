@@ -33,6 +33,11 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.sweepLoop(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.retainLoop(ctx)
+	}()
 
 	for {
 		skipped = s.releaseSkipped(ctx, skipped)
@@ -158,6 +163,10 @@ func (s *Service) submit(ctx context.Context, j *faxbridge.Job) error {
 		s.finish(j, faxbridge.OutcomeFailed, fmt.Sprintf("The fax service could not be reached for %s, so the fax was not sent.", roundDuration(now.Sub(j.CreatedAt))))
 		return s.update(ctx, j)
 	}
+	if later, err := s.paceCreate(ctx, j); later || err != nil {
+		return err
+	}
+	now = s.now().UTC()
 	// The media URL must outlive every retry the provider makes within the
 	// fax's TTL; a fresh one is made for each submission that needs it.
 	need := s.cfg.FaxTTL + s.cfg.SendTimeout + time.Hour
