@@ -173,13 +173,14 @@ type Service struct {
 	notifier faxbridge.Notifier
 	log      *slog.Logger
 	now      func() time.Time
-	// sleep waits d or until ctx ends (tests replace it to move a fake clock).
-	sleep func(ctx context.Context, d time.Duration) error
 	wake     chan struct{}
 	builds   chan struct{}
 
 	mu       sync.Mutex
 	inflight map[string]bool // jobs with a step running in this process
+
+	// sleep waits d or until ctx ends (tests replace it to move a fake clock).
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a Service. Run starts its worker.
