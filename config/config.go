@@ -51,6 +51,8 @@ type MX struct {
 	// proves the From: "alice@example.com", "example.com" (anyone there),
 	// "*.example.com" (any subdomain).
 	AllowSenders []string `toml:"allow_senders"`
+	// Limits on what a proven sender may fax (see hardening.go).
+	MXLimits
 }
 
 type Log struct {
@@ -276,6 +278,7 @@ func Defaults() Config {
 			CreatesPerSecond:     1,
 		},
 		Console:  consoleDefaults(),
+		MX:       MX{MXLimits: MXLimits{ReplayWindow: Duration{7 * 24 * time.Hour}, FaxesPerHour: 20, FaxesPerDay: 100}},
 		Storage:  Storage{Backend: "local"},
 		Database: Database{Driver: "sqlite", Retain: Duration{90 * 24 * time.Hour}},
 		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}, RetryAfter: Duration{30 * time.Second}},

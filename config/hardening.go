@@ -31,6 +31,7 @@ func (c *Config) checkHardening() Problems {
 	if s.DataTimeout.Duration < time.Second {
 		add("smtp.data_timeout must be at least 1s")
 	}
+	p = append(p, c.checkMXLimits()...)
 	return append(p, c.checkHTTPLimits()...)
 }
 
@@ -113,4 +114,31 @@ func insecureURL(raw string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err != nil || !ip.IsLoopback()
+}
+
+// MXLimits bound what a sender proven on an mx listener may fax: quotas per
+// sender address, like a user's, and a replay window: a message whose signed
+// Message-ID was faxed within it is refused. Zero quotas mean no limit.
+type MXLimits struct {
+	ReplayWindow Duration `toml:"replay_window"`
+	MaxPages     int      `toml:"max_pages"`
+	FaxesPerHour int      `toml:"faxes_per_hour"`
+	FaxesPerDay  int      `toml:"faxes_per_day"`
+	PagesPerHour int      `toml:"pages_per_hour"`
+	PagesPerDay  int      `toml:"pages_per_day"`
+}
+
+func (c *Config) checkMXLimits() Problems {
+	var p Problems
+	m := c.MX.MXLimits
+	if m.ReplayWindow.Duration < time.Hour {
+		p = append(p, "mx.replay_window must be at least 1h (a replayed message must not be faxed again)")
+	}
+	for _, n := range []int{m.MaxPages, m.FaxesPerHour, m.FaxesPerDay, m.PagesPerHour, m.PagesPerDay} {
+		if n < 0 {
+			p = append(p, "mx: limits must not be negative")
+			break
+		}
+	}
+	return p
 }

@@ -244,6 +244,8 @@ func (m *Main) Open(ctx context.Context) error {
 		FollowUpRetry:  cfg.Mail.RetryAfter.Duration,
 		MaskNumbers:    cfg.Log.MaskNumbers,
 		Policies:       jobPolicies(cfg),
+		MXPolicy:       mxPolicy(cfg),
+		ReplayWindow:   cfg.MX.ReplayWindow.Duration,
 		OnEvent:        m.metrics.JobEvent,
 		Crash:          crashHook(m.Log),
 
@@ -440,15 +442,18 @@ func (b backend) AcceptInternet(ctx context.Context, m smtpd.Message, r io.Reade
 		done <- verdict{res, err}
 	}()
 	defer pw.CloseWithError(io.ErrUnexpectedEOF) // unblocks the verifier if Accept stops early
-	gate := func() error {
+	gate := func() (jobs.Proof, error) {
 		pw.Close()
 		v := <-done
 		if v.err != nil {
-			return v.err
+			return jobs.Proof{}, v.err
 		}
 		reason, err := senderauth.Decide(v.res, b.allow)
 		b.log.Info("inbound sender check", "remote_addr", env.RemoteAddr, "result", v.res.String(), "verdict", reason)
-		return err
+		if err != nil {
+			return jobs.Proof{}, err
+		}
+		return b.provenMessage(v.res, env)
 	}
 	js, err := b.svc.AcceptVerified(ctx, env, io.TeeReader(r, pw), gate)
 	if err != nil {

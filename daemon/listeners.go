@@ -10,11 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/config"
 	"github.com/faxbridge/faxbridge/httpd"
+	"github.com/faxbridge/faxbridge/jobs"
+	"github.com/faxbridge/faxbridge/senderauth"
 	"github.com/faxbridge/faxbridge/smtpd"
 )
 
@@ -259,3 +263,37 @@ func (m *Main) serveMetrics(ctx context.Context, errc chan<- error) {
 // MediaKeyPath is the file of the key that signs local document URLs
 // (`faxbridge rotate-media-key` replaces it).
 func MediaKeyPath(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "media.key") }
+
+// provenMessage applies the rules a proven internet sender's message must
+// still meet, and says who sent it: a DKIM signature proves the message, not
+// where it is delivered, so a signed message replayed to a fax address it
+// never named, or replayed at all, must not be faxed. Every fax recipient
+// must be named in a To or Cc field the sender's signature covers, and the
+// message must carry a signed Message-ID (the key of the replay check).
+func (b backend) provenMessage(res *senderauth.Result, env faxbridge.Envelope) (jobs.Proof, error) {
+	named := map[string]bool{}
+	for _, a := range res.SignedRecipients() {
+		if r, err := b.book.Resolve(a); err == nil {
+			named[r.Destination.To] = true
+		}
+	}
+	for _, r := range env.Recipients {
+		if !named[r.Destination.To] {
+			b.log.Info("inbound message refused: recipient not named in a signed header", "remote_addr", env.RemoteAddr, "from", res.From)
+			return jobs.Proof{}, faxbridge.Errorf(faxbridge.EDenied,
+				"fax mail from the internet is faxed only to numbers its DKIM-signed To or Cc header names, and this message does not name %s", r.Destination.To)
+		}
+	}
+	id := res.SignedMessageID()
+	if id == "" {
+		return jobs.Proof{}, faxbridge.Errorf(faxbridge.EDenied, "fax mail from the internet must carry a DKIM-signed Message-ID header")
+	}
+	return jobs.Proof{Sender: "mx:" + strings.ToLower(res.From), MessageKey: id}, nil
+}
+
+// mxPolicy is the [mx] limits of each proven internet sender.
+func mxPolicy(cfg *config.Config) *jobs.SenderPolicy {
+	m := cfg.MX.MXLimits
+	return &jobs.SenderPolicy{MaxPages: m.MaxPages, FaxesPerHour: m.FaxesPerHour, FaxesPerDay: m.FaxesPerDay,
+		PagesPerHour: m.PagesPerHour, PagesPerDay: m.PagesPerDay}
+}

@@ -43,14 +43,25 @@ func (s *Service) Accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 // AcceptVerified is Accept with a gate: once the whole message has been
 // read, and before anything is built or stored, gate decides whether the
 // message may be faxed at all (the MX listener's proof of the sender). Its
-// error refuses the message.
-func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() error) ([]*faxbridge.Job, error) {
+// error refuses the message; its Proof says who the proven sender is, for
+// quotas, and which message this is, so that a replay is refused.
+func (s *Service) AcceptVerified(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() (Proof, error)) ([]*faxbridge.Job, error) {
 	return s.accept(ctx, env, r, gate, false)
+}
+
+// Proof is what a gate proved about a message from the internet.
+type Proof struct {
+	// Sender is the Job.Sender of the proven sender ("mx:" and its From
+	// address): MXPolicy's quotas count per Sender.
+	Sender string
+	// MessageKey identifies the message (its signed Message-ID): a message
+	// with a key faxed within ReplayWindow is refused.
+	MessageKey string
 }
 
 // accept is AcceptVerified; cover puts a cover page before the documents
 // whatever the configured cover_page (the console's cover text).
-func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() error, cover bool) ([]*faxbridge.Job, error) {
+func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reader, gate func() (Proof, error), cover bool) ([]*faxbridge.Job, error) {
 	if len(env.Recipients) == 0 {
 		return nil, faxbridge.Errorf(faxbridge.EInvalid, "no valid recipients")
 	}
@@ -73,13 +84,16 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		}
 		return nil, sr.err
 	}
+	var proof Proof
 	if gate != nil {
-		if err := gate(); err != nil {
+		var err error
+		if proof, err = gate(); err != nil {
 			if msg != nil {
 				msg.Remove()
 			}
 			return nil, err
 		}
+		env.Sender = proof.Sender
 	}
 	if perr != nil {
 		return nil, perr
@@ -196,7 +210,7 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		}
 	}
 	s.crash("before-commit")
-	if adm, ok := s.admission(env.Sender); ok {
+	if adm, ok := s.admission(env.Sender, proof.MessageKey); ok {
 		err = admissionError(env.Sender, s.store.CreateAdmitted(ctx, jobs, adm))
 	} else {
 		err = s.store.Create(ctx, jobs)

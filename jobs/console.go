@@ -102,7 +102,7 @@ func (s *Service) Resend(ctx context.Context, id string, rcpt *faxbridge.Recipie
 // uploads if they cannot be stored.
 func (s *Service) commit(ctx context.Context, sender string, jobs []*faxbridge.Job) error {
 	var err error
-	if adm, ok := s.admission(sender); ok {
+	if adm, ok := s.admission(sender, ""); ok {
 		err = admissionError(sender, s.store.CreateAdmitted(ctx, jobs, adm))
 	} else {
 		err = s.store.Create(ctx, jobs)

@@ -35,7 +35,7 @@ var (
 // with pending faxes already accepted for this message. Over a quota is
 // temporary (ELimit, 452): the window moves on.
 func (s *Service) CheckQuota(ctx context.Context, sender string, pending int) error {
-	p, ok := s.cfg.Policies[sender]
+	p, ok := s.policy(sender)
 	if !ok {
 		return nil
 	}
@@ -60,7 +60,7 @@ func (s *Service) CheckQuota(ctx context.Context, sender string, pending int) er
 // checkPages applies a sender's page limits to a message of pages pages to
 // n recipients.
 func (s *Service) checkPages(ctx context.Context, sender string, pages, n int) error {
-	p, ok := s.cfg.Policies[sender]
+	p, ok := s.policy(sender)
 	if !ok {
 		return nil
 	}
@@ -95,7 +95,7 @@ func senderName(sender string) string {
 	case "network":
 		return fmt.Sprintf("network %q", name)
 	case "mx":
-		return "your domain"
+		return fmt.Sprintf("sender %q", name)
 	}
 	return "this sender"
 }
@@ -103,18 +103,36 @@ func senderName(sender string) string {
 // admission is what a message from sender must still meet when its jobs
 // are committed: the sender's quotas, counted inside the committing
 // transaction (the checks at RCPT and after the build are early answers
-// only; parallel sessions could pass them together). ok is false when no
-// rule applies, and the jobs take the ordinary Create.
-func (s *Service) admission(sender string) (faxbridge.Admission, bool) {
-	p, ok := s.cfg.Policies[sender]
-	if !ok || (p.FaxesPerHour <= 0 && p.FaxesPerDay <= 0 && p.PagesPerHour <= 0 && p.PagesPerDay <= 0) {
-		return faxbridge.Admission{}, false
-	}
+// only; parallel sessions could pass them together), and, for a message
+// from the internet, that its key was not faxed within ReplayWindow. ok is
+// false when no rule applies, and the jobs take the ordinary Create.
+func (s *Service) admission(sender, messageKey string) (faxbridge.Admission, bool) {
 	now := s.now()
-	return faxbridge.Admission{Sender: sender, Limits: []faxbridge.UsageLimit{
-		{Name: hour.name, Since: now.Add(-hour.length), Faxes: p.FaxesPerHour, Pages: p.PagesPerHour},
-		{Name: day.name, Since: now.Add(-day.length), Faxes: p.FaxesPerDay, Pages: p.PagesPerDay},
-	}}, true
+	var a faxbridge.Admission
+	if messageKey != "" && s.cfg.ReplayWindow > 0 {
+		a.MessageKey, a.ReplaySince = messageKey, now.Add(-s.cfg.ReplayWindow)
+	}
+	p, ok := s.policy(sender)
+	if ok && (p.FaxesPerHour > 0 || p.FaxesPerDay > 0 || p.PagesPerHour > 0 || p.PagesPerDay > 0) {
+		a.Sender = sender
+		a.Limits = []faxbridge.UsageLimit{
+			{Name: hour.name, Since: now.Add(-hour.length), Faxes: p.FaxesPerHour, Pages: p.PagesPerHour},
+			{Name: day.name, Since: now.Add(-day.length), Faxes: p.FaxesPerDay, Pages: p.PagesPerDay},
+		}
+	}
+	return a, a.MessageKey != "" || len(a.Limits) > 0
+}
+
+// policy is the sender's policy: its own, or for a proven internet sender
+// ("mx:" Sender) the [mx] one, which counts per sender address.
+func (s *Service) policy(sender string) (SenderPolicy, bool) {
+	if p, ok := s.cfg.Policies[sender]; ok {
+		return p, true
+	}
+	if strings.HasPrefix(sender, "mx:") && s.cfg.MXPolicy != nil {
+		return *s.cfg.MXPolicy, true
+	}
+	return SenderPolicy{}, false
 }
 
 // admissionError turns a store's refusal into the sender's answer; other

@@ -95,6 +95,12 @@ type Config struct {
 	// Policies holds per-sender limits, by Job.Sender.
 	Policies map[string]SenderPolicy
 
+	// Mail from the internet (MX listeners, see AcceptVerified): MXPolicy
+	// limits each proven sender address (nil: no limit); a message whose
+	// signed Message-ID was faxed within ReplayWindow is refused.
+	MXPolicy     *SenderPolicy
+	ReplayWindow time.Duration
+
 	// MaskNumbers hides most digits of fax numbers in log lines.
 	MaskNumbers bool
 

@@ -65,6 +65,10 @@ type DKIMResult struct {
 	Result  string // pass, fail, permerror, temperror
 	Err     string // why it did not pass (for logs)
 	Aligned bool   // passed and d= aligns with the From domain
+	// Recipients are the addresses in the To and Cc fields this
+	// signature covers (see signedRecipients).
+	Recipients []string
+	messageID  string // the Message-ID this signature covers, if any
 }
 
 // Result is what Verify found. Decide turns it into a verdict.
@@ -87,6 +91,8 @@ type Result struct {
 	DKIMAligned bool
 	SPFAligned  bool
 	Policy      string // the applicable p= (sp= for a subdomain): none, quarantine, reject; "" without a record
+
+	signedMessageID string // see SignedMessageID
 }
 
 // Verify checks msg, a whole RFC 5322 message as received, against the
@@ -180,6 +186,8 @@ func verifyMessage(ctx context.Context, msg io.Reader, r Resolver) (*Result, err
 		d := DKIMResult{Domain: strings.ToLower(v.Domain), Result: "pass"}
 		switch {
 		case v.Err == nil:
+			d.Recipients = signedRecipients(hdr, v.HeaderKeys)
+			d.messageID = signedField(hdr, v.HeaderKeys, "Message-ID")
 		case dkim.IsTempFail(v.Err):
 			d.Result, d.Err = "temperror", v.Err.Error()
 		case dkim.IsPermFail(v.Err):
@@ -322,6 +330,9 @@ func evaluate(ctx context.Context, res *Result, r Resolver) {
 		switch d.Result {
 		case "pass":
 			d.Aligned, res.DKIMAligned = true, true
+			if res.signedMessageID == "" {
+				res.signedMessageID = d.messageID
+			}
 		case "temperror":
 			dkimTemp = true
 		}

@@ -2,15 +2,20 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
 	"github.com/faxbridge/faxbridge/config"
+	"github.com/faxbridge/faxbridge/daemon"
+	"github.com/faxbridge/faxbridge/senderauth"
 	"github.com/faxbridge/faxbridge/storage"
 )
 
@@ -98,5 +103,67 @@ func TestRotateMediaKeyCommand(t *testing.T) {
 	retired, err := storage.LoadRetiredSecret(filepath.Join(state, "media.key"))
 	if bytes.Equal(first, second) || err != nil || len(retired) != 1 || !bytes.Equal(retired[0].Key, first) {
 		t.Errorf("after rotation: new key equal to old %v, retired %d keys, %v", bytes.Equal(first, second), len(retired), err)
+	}
+}
+
+// A DKIM signature proves a message, not where it goes: on an MX listener a
+// proven message is faxed only to numbers its signed To/Cc names, only once
+// within the replay window, and within the [mx] quotas of its sender.
+func TestMXReplayAndQuota(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := &senderauth.StaticResolver{}
+	if err := dns.AddDKIMKey("sel", "example.com", &key.PublicKey); err != nil {
+		t.Fatal(err)
+	}
+	dns.AddTXT("_dmarc.example.com", "v=DMARC1; p=reject")
+	h := newHarnessWith(t, nil, func(c *config.Config) {
+		c.SMTP.Listeners = append(c.SMTP.Listeners, config.Listener{Name: "mx", Listen: "127.0.0.1:0", MX: true})
+		c.MX.AllowSenders = []string{"example.com"}
+		c.MX.FaxesPerHour = 2
+	}, func(m *daemon.Main) { m.Resolver = dns })
+	mx := h.m.SMTPAddrOf("mx")
+	doc := attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")}
+	signed := func(to, subject string) []byte {
+		msg := message("Alice <alice@example.com>", subject, doc)
+		msg = bytes.Replace(msg, []byte("To: fax@fax.example.com"), []byte("To: "+to), 1)
+		var b bytes.Buffer
+		if err := dkim.Sign(&b, bytes.NewReader(msg), &dkim.SignOptions{Domain: "example.com", Selector: "sel", Signer: key}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	refused := func(err error, code int, phrase string) {
+		t.Helper()
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != code || !strings.Contains(se.Message, phrase) {
+			t.Errorf("got %v, want %d containing %q", err, code, phrase)
+		}
+	}
+	first := signed("15551234567@fax.example.com", "one")
+	if err := h.sendAt(mx, "alice@example.com", []string{"15551234567@fax.example.com"}, first); err != nil {
+		t.Fatalf("proven message to the number it names: %v", err)
+	}
+	// The same signed message again: a replay.
+	refused(h.sendAt(mx, "alice@example.com", []string{"15551234567@fax.example.com"}, first), 550, "already faxed")
+	// ... or to a number it never named, with or without an added To on top.
+	refused(h.sendAt(mx, "alice@example.com", []string{"15559999999@fax.example.com"}, first), 550, "does not name")
+	spliced := append([]byte("To: 15559999999@fax.example.com\r\n"), signed("15551234567@fax.example.com", "spliced")...)
+	refused(h.sendAt(mx, "alice@example.com", []string{"15559999999@fax.example.com"}, spliced), 550, "does not name")
+	// The sender's quota: two faxes per hour.
+	if err := h.sendAt(mx, "alice@example.com", []string{"15551234568@fax.example.com"}, signed("15551234568@fax.example.com", "two")); err != nil {
+		t.Fatalf("second message: %v", err)
+	}
+	refused(h.sendAt(mx, "alice@example.com", []string{"15551234569@fax.example.com"}, signed("15551234569@fax.example.com", "three")), 452, "quota of 2 faxes per hour")
+	for range 2 {
+		if j := h.waitReport().Job; j.Sender != "mx:alice@example.com" {
+			t.Errorf("job sender %q", j.Sender)
+		}
+	}
+	h.noMoreReports()
+	if n := len(h.sim.Creates()); n != 2 {
+		t.Errorf("%d faxes, want 2", n)
 	}
 }
