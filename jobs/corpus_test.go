@@ -17,6 +17,7 @@ import (
 
 	"github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/faxsend/signalwiretest"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 )
 
 var corpusUpdate = flag.Bool("update", false, "rewrite testdata/corpus.golden")
@@ -32,22 +33,11 @@ var corpusUpdate = flag.Bool("update", false, "rewrite testdata/corpus.golden")
 // text alone becomes a one-page cover fax (the README's documented
 // exception to the manifest).
 
-// corpusDir is the shared corpus: FAXBRIDGE_CORPUS_DIR, or the checkout's
-// neighbour. It returns "" when the corpus is not there, which fails the
-// test when FAXBRIDGE_REQUIRE_REAL=1.
+// corpusDir is the shared corpus (see testenv.CorpusIfPresent): "" when it
+// is not there, which fails the test under CI.
 func corpusDir(t *testing.T) string {
-	dir := os.Getenv("FAXBRIDGE_CORPUS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "corpus", "public")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("FAXBRIDGE_REQUIRE_REAL") == "1" {
-			t.Fatalf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
-		}
-		t.Logf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
-		return ""
-	}
-	return dir
+	t.Helper()
+	return testenv.CorpusIfPresent(t)
 }
 
 // memJobs is the job store of the corpus test. Accept needs only Create;

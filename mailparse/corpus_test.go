@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	faxbridge "github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/corpus.golden")
@@ -18,21 +19,8 @@ var update = flag.Bool("update", false, "rewrite testdata/corpus.golden")
 // corpusDir is the shared corpus of real messages, read in place; the
 // repository does not carry copies.
 func corpusDir(t testing.TB) string {
-	dir := corpusPath()
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("FAXBRIDGE_REQUIRE_REAL") == "1" {
-			t.Fatalf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
-		}
-		t.Skipf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
-	}
-	return dir
-}
-
-func corpusPath() string {
-	if dir := os.Getenv("FAXBRIDGE_CORPUS_DIR"); dir != "" {
-		return dir
-	}
-	return filepath.Join("..", "..", "shared", "corpus", "public")
+	t.Helper()
+	return testenv.Corpus(t)
 }
 
 func corpusFiles(t testing.TB) []string {

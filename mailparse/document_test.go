@@ -8,6 +8,7 @@ import (
 
 	faxbridge "github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/document"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 	"github.com/faxbridge/faxbridge/mailparse"
 )
 
@@ -15,13 +16,7 @@ import (
 // through document.Build: the valid ones must count the pages their
 // makers gave them, and the stubs must be refused as damaged.
 func TestCorpusDocuments(t *testing.T) {
-	dir := os.Getenv("FAXBRIDGE_CORPUS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "corpus", "public")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("corpus not available (%v); set FAXBRIDGE_CORPUS_DIR", err)
-	}
+	dir := testenv.Corpus(t)
 	const damaged = -1
 	cases := map[string]int{ // pages, or damaged
 		"pdf-octetstream-ibmnotes-10p.eml":            10,

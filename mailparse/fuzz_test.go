@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	faxbridge "github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/internal/testenv"
 )
 
 func FuzzParse(f *testing.F) {
@@ -21,7 +22,10 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	// The real messages seed the corpus where they are available.
-	files, _ := corpusFilesAt(corpusPath())
+	var files []string
+	if dir, err := testenv.CorpusDir(); err == nil {
+		files, _ = corpusFilesAt(dir)
+	}
 	for _, p := range files {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)

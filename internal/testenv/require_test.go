@@ -19,6 +19,7 @@ func (v *verdictTB) Skip(args ...any) {
 	v.skipped = true
 	v.msg = toString(args)
 }
+func (v *verdictTB) Logf(string, ...any) {}
 func (v *verdictTB) Fatalf(format string, args ...any) {
 	v.failed = true
 	v.msg = format
@@ -70,5 +71,27 @@ func TestToolFindsOrMisses(t *testing.T) {
 	Tool(v, "FAXBRIDGE_TEST_NOSUCH_BIN", "sh")
 	if !v.failed {
 		t.Error("a wrong path in the variable did not fail the test")
+	}
+}
+
+func TestCorpusAbsentFailsOnlyUnderCI(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(EnvCorpus, dir)
+	if got, err := CorpusDir(); err != nil || got != dir {
+		t.Errorf("CorpusDir with %s=%s: %q, %v", EnvCorpus, dir, got, err)
+	}
+	t.Setenv(EnvCorpus, filepath.Join(dir, "gone"))
+	for _, ci := range []string{"", "true"} {
+		t.Setenv(EnvCI, ci)
+		v := &verdictTB{TB: t}
+		if got := CorpusIfPresent(v); got != "" || v.failed != (ci == "true") || v.skipped {
+			t.Errorf("CI=%q, no corpus: dir %q, failed %v, skipped %v; want a failure only under CI", ci, got, v.failed, v.skipped)
+		}
+	}
+	t.Setenv(EnvCI, "")
+	v := &verdictTB{TB: t}
+	Corpus(v)
+	if !v.skipped || !strings.Contains(v.msg, "did not run") {
+		t.Errorf("Corpus without the corpus outside CI: skipped %v (%q); want a skip that says so", v.skipped, v.msg)
 	}
 }
