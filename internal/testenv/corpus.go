@@ -68,7 +68,7 @@ func Corpus(t testing.TB) string {
 	t.Helper()
 	dir := CorpusIfPresent(t)
 	if dir == "" {
-		t.Skip("the shared corpus is not available: this test did not run")
+		t.Skipf("the shared corpus is not available: this test did not run")
 	}
 	return dir
 }

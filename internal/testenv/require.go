@@ -19,7 +19,7 @@ func Missing(t testing.TB, format string, args ...any) {
 		t.Fatalf("%s; %s=1 requires this test to run", reason, EnvRequireReal)
 		return
 	}
-	t.Skip(reason)
+	t.Skipf("%s", reason)
 }
 
 // Tool returns the path of the program a test runs: the one the

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,24 +16,14 @@ type verdictTB struct {
 }
 
 func (v *verdictTB) Helper() {}
-func (v *verdictTB) Skip(args ...any) {
+func (v *verdictTB) Skipf(format string, args ...any) {
 	v.skipped = true
-	v.msg = toString(args)
+	v.msg = fmt.Sprintf(format, args...)
 }
 func (v *verdictTB) Logf(string, ...any) {}
 func (v *verdictTB) Fatalf(format string, args ...any) {
 	v.failed = true
 	v.msg = format
-}
-
-func toString(args []any) string {
-	var b strings.Builder
-	for _, a := range args {
-		if s, ok := a.(string); ok {
-			b.WriteString(s)
-		}
-	}
-	return b.String()
 }
 
 func TestMissingSkipsOrFails(t *testing.T) {
