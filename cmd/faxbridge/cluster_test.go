@@ -59,11 +59,18 @@ func TestTwoInstancesShareDatabaseAndBucket(t *testing.T) {
 		}
 		seen[j.ID] = true
 	}
+	// Both instances stop before the count: neither may report more.
+	b.shutdown()
 	a.noMoreReports()
 	if creates := a.sim.Creates(); len(creates) != n {
 		t.Errorf("%d faxes for %d messages", len(creates), n)
 	}
-	all, err := a.m.Store().List(context.Background(), faxbridge.JobFilter{})
+	db, err := openStore(context.Background(), a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, err := db.List(context.Background(), faxbridge.JobFilter{})
 	if err != nil || len(all) != n {
 		t.Fatalf("shared store holds %d jobs (%v), want %d", len(all), err, n)
 	}
