@@ -71,11 +71,13 @@ func remoteIP(c net.Conn) netip.Addr {
 }
 
 // admitConn takes a session slot for a client, or says why not ("from your
-// address", "at the moment"). The limits are shared by every listener: one
-// client address (one /64 for IPv6) may hold MaxSessionsPerClient sessions,
-// and clients that are not trusted may hold all but TrustedSessions of
-// MaxSessions between them, so a flood of idle connections from the
-// internet cannot shut a trusted scanner out.
+// address", "at the moment"). The limits are shared by every listener: a
+// client that is not trusted may hold MaxSessionsPerClient sessions per
+// address (one /64 for IPv6), and untrusted clients together all but
+// TrustedSessions of MaxSessions, so a flood of idle connections from the
+// internet cannot shut a trusted scanner out. Trusted networks are the
+// operator's own devices, often many behind one address (a print server,
+// a NAT): they are bounded by MaxSessions alone.
 func (s *Server) admitConn(ip netip.Addr, trusted bool) (release func(), refusal string) {
 	key := clientKey(ip)
 	s.connMu.Lock()
@@ -87,7 +89,7 @@ func (s *Server) admitConn(ip netip.Addr, trusted bool) (release func(), refusal
 	switch {
 	case s.conns >= limit:
 		return nil, "at the moment"
-	case s.perClient[key] >= s.cfg.MaxSessionsPerClient:
+	case !trusted && s.perClient[key] >= s.cfg.MaxSessionsPerClient:
 		return nil, "from your address"
 	}
 	s.conns++

@@ -122,6 +122,13 @@ func TestPerClientLimitIsPerIPv6Slash64(t *testing.T) {
 	if _, why := s.admitConn(b, false); why != "" {
 		t.Errorf("released slot not reusable: %q", why)
 	}
+	// A trusted client (the office's print server, a NAT) is bounded by
+	// MaxSessions alone.
+	for i := range 5 {
+		if _, why := s.admitConn(a, true); why != "" {
+			t.Errorf("trusted session %d refused: %q", i, why)
+		}
+	}
 }
 
 // A client that neither logs in nor starts a transaction is disconnected

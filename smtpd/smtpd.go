@@ -86,9 +86,9 @@ type Config struct {
 	WriteTimeout    time.Duration
 	DataTimeout     time.Duration // one DATA or BDAT transaction, end to end
 
-	// Connections and time: what one client may hold. A client address
-	// (one /64 for IPv6) may have at most MaxSessionsPerClient sessions
-	// across all listeners (default MaxSessions/10); TrustedSessions of
+	// Connections and time: what one client may hold. An untrusted client
+	// address (one /64 for IPv6) may have at most MaxSessionsPerClient
+	// sessions across all listeners (default MaxSessions/10); TrustedSessions of
 	// MaxSessions are kept for clients a listener trusts, so untrusted
 	// ones may fill only the rest; a client that has neither logged in
 	// nor started a transaction (MAIL FROM) StartTimeout after connecting

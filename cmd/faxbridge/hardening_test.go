@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
@@ -165,5 +168,41 @@ func TestMXReplayAndQuota(t *testing.T) {
 	h.noMoreReports()
 	if n := len(h.sim.Creates()); n != 2 {
 		t.Errorf("%d faxes, want 2", n)
+	}
+}
+
+// The "done when", on the whole daemon with the default limits: 120
+// idle connections from one address on the internet, and a scanner on the
+// office network still gets its fax accepted and sent.
+func TestIdleFloodDaemonScannerStillFaxes(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.SMTP.TrustedNetworks = []string{"127.0.0.1/32"} })
+	admitted := 0
+	for i := range 120 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", h.smtp)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if strings.HasPrefix(line, "220") {
+			admitted++
+		} else if !strings.HasPrefix(line, "421 4.3.2") {
+			t.Fatalf("connection %d: %q", i, line)
+		}
+	}
+	if want := h.cfg.SMTP.MaxSessionsPerClient; admitted != want {
+		t.Errorf("%d idle connections admitted from one address, want %d", admitted, want)
+	}
+	msg := message("scanner@example.com", "scan", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
+	if err := h.sendAt(h.smtp, "scanner@example.com", []string{"15551234567@fax.example.com"}, msg); err != nil {
+		t.Fatalf("scanner during the flood: %v", err)
+	}
+	if j := h.waitReport().Job; j.Outcome != "delivered" {
+		t.Errorf("outcome %q", j.Outcome)
 	}
 }
