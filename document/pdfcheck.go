@@ -70,6 +70,10 @@ type pdfFile struct {
 	stms    map[int]*objStm
 	cached  int   // bytes of data in stms
 	decoded int64 // bytes decoded so far, for maxPDFDecodedTotal
+	// found maps object numbers to the offset of their last "N G obj"
+	// header in the file; built by scanObjects, once, for files whose
+	// cross-reference offsets are wrong.
+	found map[int]int64
 }
 
 // checkPDF runs the structural check on the file at path. Its errors wrap
@@ -429,10 +433,22 @@ func (p *pdfFile) object(num int) (any, *pdfStream, error) {
 	switch e.kind {
 	case xrefInFile:
 		o, s, err := p.objectAt(e.off, num)
-		if errors.Is(err, errDamaged) && p.base > 0 {
+		if !errors.Is(err, errDamaged) {
+			return o, s, err
+		}
+		if p.base > 0 {
 			if o, s, err2 := p.objectAt(e.off+p.base, num); err2 == nil {
 				return o, s, nil
 			}
+		}
+		// A wrong offset (a writer's slip, or line ends converted in
+		// transit): viewers look for the object by its header, and so do
+		// we. An object that is nowhere in the file stays an error.
+		if err2 := p.scanObjects(); err2 != nil {
+			return nil, nil, err2
+		}
+		if off, ok := p.found[num]; ok && off != e.off {
+			return p.objectAt(off, num)
 		}
 		return o, s, err
 	case xrefInStream:
@@ -888,4 +904,89 @@ func (p *pdfFile) reach(vs []any, seen []bool) error {
 		}
 	}
 	return nil
+}
+
+// scanObjects reads the whole file once for "N G obj" headers, recording
+// the last offset of each object number (a later revision wins).
+func (p *pdfFile) scanObjects() error {
+	if p.found != nil {
+		return nil
+	}
+	p.found = map[int]int64{}
+	const overlap = 64 // longer than any header, so none is split unseen
+	buf := make([]byte, 64<<10)
+	for off := int64(0); off < p.size; {
+		n, err := p.r.ReadAt(buf, off)
+		if n == 0 && err != nil {
+			if err == io.EOF {
+				break
+			}
+			return err
+		}
+		chunk := buf[:n]
+		last := off+int64(n) >= p.size
+		for i := 0; ; {
+			j := bytes.Index(chunk[i:], []byte("obj"))
+			if j < 0 {
+				break
+			}
+			at := i + j
+			i = at + 3
+			if !last && at > n-overlap {
+				break // seen again in the next read, with what follows
+			}
+			if at+3 < n && !isSpace(chunk[at+3]) && !isDelim(chunk[at+3]) {
+				continue // "objects", "endobj" is caught below
+			}
+			if num, start, ok := objHeader(chunk[:at]); ok {
+				if len(p.found) >= maxPDFObjects {
+					return complexf("more than %d objects", maxPDFObjects)
+				}
+				p.found[num] = off + int64(start)
+			}
+		}
+		if last {
+			break
+		}
+		off += int64(n - overlap)
+	}
+	return nil
+}
+
+// objHeader reads "num gen " backwards from the end of b, which precedes
+// an "obj" keyword, and returns num and where it starts.
+func objHeader(b []byte) (num, start int, ok bool) {
+	i := len(b)
+	digits := func() (int, bool) {
+		end := i
+		for i > 0 && b[i-1] >= '0' && b[i-1] <= '9' && end-i < 10 {
+			i--
+		}
+		if i == end {
+			return 0, false
+		}
+		v := 0
+		for _, c := range b[i:end] {
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	spaces := func() bool {
+		end := i
+		for i > 0 && isSpace(b[i-1]) {
+			i--
+		}
+		return i < end
+	}
+	if !spaces() {
+		return 0, 0, false
+	}
+	if _, ok := digits(); !ok || !spaces() {
+		return 0, 0, false
+	}
+	num, ok = digits()
+	if !ok || num > maxRefNumber || i > 0 && !isSpace(b[i-1]) && !isDelim(b[i-1]) {
+		return 0, 0, false
+	}
+	return num, i, true
 }

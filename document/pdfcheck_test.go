@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -186,31 +187,120 @@ func TestCutPDFsRefused(t *testing.T) {
 	}
 }
 
-// TestHollowPDFsRefused keeps a file's end (its cross-reference data and
-// trailer) but loses a part of its middle, so that the entries point at
-// objects that are not there: the check must read the pages' objects, not
-// only the table.
+// TestHollowPDFsRefused keeps a file's length and its cross-reference
+// data but blanks what comes before them, as a disk or transfer error
+// would, so that entries point at objects that are not there: the check
+// must read what the pages need, not only the table.
 func TestHollowPDFsRefused(t *testing.T) {
 	dir := t.TempDir()
 	for path := range realPDFs(t, dir) {
+		switch filepath.Base(path) {
+		case "sample.pdf", "ghostscript.pdf", "img2pdf.pdf":
+			// Their producers put metadata last, which a fax can do
+			// without: TestHollowPDFPageContent blanks what matters.
+			continue
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tail := bytes.LastIndex(b, []byte("startxref"))
-		for _, pct := range []int{25, 50, 75} {
+		xref, err := strconv.Atoi(strings.Fields(string(b[bytes.LastIndex(b, []byte("startxref"))+len("startxref"):]))[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pct := range []int{10, 40, 70} {
+			// From pct% to the last cross-reference section: the objects
+			// and stream ends there are gone, the table is intact.
+			start, end := len(b)*pct/100, xref
+			if end <= start {
+				continue // a linearized file's table comes first
+			}
 			t.Run(fmt.Sprintf("%s/%d%%", filepath.Base(path), pct), func(t *testing.T) {
-				hollow := append(append([]byte(nil), b[:tail*pct/100]...), b[tail:]...)
+				hollow := append([]byte(nil), b...)
+				clear(hollow[start:end])
 				p := filepath.Join(t.TempDir(), "hollow.pdf")
 				if err := os.WriteFile(p, hollow, 0o600); err != nil {
 					t.Fatal(err)
 				}
 				_, err := Build(context.Background(), []Input{input(t, p)}, Options{TempDir: t.TempDir()})
 				if faxbridge.ErrorCode(err) != faxbridge.EBadContent || !strings.Contains(faxbridge.ErrorMessage(err), "damaged") {
-					t.Errorf("hollowed at %d%%: %v", pct, err)
+					t.Errorf("bytes %d-%d of %d blanked: %v", start, end, len(b), err)
 				}
 			})
 		}
+	}
+}
+
+// TestHollowPDFPageContent blanks single objects of Ghostscript's
+// sample.pdf: without its page's content stream it is refused; without
+// its XMP metadata and document information, which draw nothing, it is
+// still faxed.
+func TestHollowPDFPageContent(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "cmd", "faxbridge", "sample.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(header string) int {
+		i := bytes.Index(b, []byte("\n"+header))
+		if i < 0 {
+			t.Fatalf("%q not in sample.pdf", header)
+		}
+		return i + 1
+	}
+	blank := func(from, to int) string {
+		hollow := append([]byte(nil), b...)
+		clear(hollow[from:to])
+		p := filepath.Join(t.TempDir(), "hollow.pdf")
+		if err := os.WriteFile(p, hollow, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Object 5 is the page's content, object 6 its length.
+	_, err = Build(context.Background(), []Input{input(t, blank(at("5 0 obj"), at("6 0 obj")))}, Options{TempDir: t.TempDir()})
+	if faxbridge.ErrorCode(err) != faxbridge.EBadContent || !strings.Contains(faxbridge.ErrorMessage(err), "damaged") {
+		t.Errorf("without the page's content: %v", err)
+	}
+	// Objects 10 (metadata) and 2 (document information) end at the table.
+	res, err := Build(context.Background(), []Input{input(t, blank(at("10 0 obj"), at("xref")))}, Options{TempDir: t.TempDir()})
+	if err != nil || res.Pages != 1 {
+		t.Errorf("without metadata: %+v, %v", res, err)
+	}
+}
+
+// TestWrongOffsetsForgiven: cross-reference entries that miss their
+// objects by a few bytes (a writer's slip) are forgiven when the object is
+// found by its header, as viewers and pdfcpu forgive them; an entry for an
+// object that is nowhere is not.
+func TestWrongOffsetsForgiven(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.pdf")
+	writePDF(t, src, 3, 0)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// writePDF's entries are "%010d 00000 n"; move every one 3 bytes on.
+	table := bytes.LastIndex(b, []byte("xref\n"))
+	lines := strings.Split(string(b[table:]), "\n")
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) == 3 && f[2] == "n" {
+			off, _ := strconv.Atoi(f[0])
+			lines[i] = fmt.Sprintf("%010d %s n ", off+3, f[1])
+		}
+	}
+	slipped := filepath.Join(dir, "slipped.pdf")
+	os.WriteFile(slipped, append(append([]byte(nil), b[:table]...), strings.Join(lines, "\n")...), 0o600)
+	if res, err := Build(context.Background(), []Input{input(t, slipped)}, Options{TempDir: dir}); err != nil || res.Pages != 3 {
+		t.Errorf("slipped offsets: %+v, %v", res, err)
+	}
+
+	// Page 2's content (object 7) renamed away: its entry points nowhere.
+	gone := bytes.Replace(b, []byte("\n7 0 obj"), []byte("\n% 0 obj"), 1)
+	missing := filepath.Join(dir, "missing.pdf")
+	os.WriteFile(missing, gone, 0o600)
+	if _, err := Build(context.Background(), []Input{input(t, missing)}, Options{TempDir: dir}); faxbridge.ErrorCode(err) != faxbridge.EBadContent {
+		t.Errorf("missing object: %v", err)
 	}
 }
 
