@@ -167,6 +167,11 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// Browsers ask for /favicon.ico on their own; it says nothing about
+	// a fax, and sending it to the sign-in page would only log noise.
+	m.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/static/favicon.svg", http.StatusMovedPermanently)
+	})
 	m.HandleFunc("GET /signin", s.signInPage)
 	m.HandleFunc("POST /signin", s.signIn)
 	m.HandleFunc("POST /signout", s.withSession(s.signOut))

@@ -274,7 +274,7 @@ func (s *Server) fax(w http.ResponseWriter, r *http.Request, u *user) {
 		"CanCancel": j.State == faxbridge.StateQueued || j.State == faxbridge.StateSending,
 		"CanResend": kept && j.Dir() == faxbridge.Outbound,
 		"Kept":      kept, "Final": j.Final(),
-		"Notice": r.URL.Query().Get("done"),
+		"Notice": notices[r.URL.Query().Get("done")],
 	}
 	if moving(j) {
 		data["Refresh"] = refreshSeconds
@@ -287,6 +287,7 @@ var notices = map[string]string{
 	"retry":  "The fax's next step is due now.",
 	"cancel": "Cancel requested.",
 	"resend": "A new fax was created; this is its page.",
+	"send":   "The fax was accepted and is queued to be sent.",
 }
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request, u *user) {

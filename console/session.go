@@ -182,7 +182,15 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, status int, problem string) {
-	token := randomToken()
+	// One token per browser, kept while it is fresh: a second sign-in
+	// page (another tab, a stray request the browser makes on its own)
+	// must not void the form already shown.
+	token := ""
+	if c, err := r.Cookie(signInCookie); err == nil && len(c.Value) == len(randomToken()) {
+		token = c.Value
+	} else {
+		token = randomToken()
+	}
 	s.setCookie(w, signInCookie, token, 3600)
 	s.render(w, r, status, "signin", nil, map[string]any{
 		"Token": token, "Next": localPath(r.FormValue("next")), "Problem": problem, "Name": r.PostFormValue("name"),

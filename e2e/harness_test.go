@@ -132,6 +132,9 @@ type opts struct {
 	quick bool
 	// env is added to the daemon's environment at the first start only.
 	env []string
+	// extraTOML is appended to the config: more tables ([console],
+	// [[users]]) after the stack's own.
+	extraTOML func(s *stack) string
 }
 
 // stack is one faxbridge daemon with its own MinIO, Mailpit, simulator,
@@ -262,6 +265,9 @@ func (s *stack) writeConfig(o opts, token string) {
 	fmt.Fprintf(&b, "[worker]\npoll_after = \"2s\"\npoll_max = \"2s\"\nsend_retry_max = \"3s\"\norphan_age = \"3s\"\n")
 	if o.quick {
 		fmt.Fprintf(&b, "send_timeout = \"2s\"\nlease = \"4s\"\n")
+	}
+	if o.extraTOML != nil {
+		b.WriteString("\n" + o.extraTOML(s))
 	}
 	if err := os.WriteFile(s.config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
