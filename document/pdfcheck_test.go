@@ -22,14 +22,7 @@ import (
 // it the test is skipped, or fails under the full suite.
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if testenv.RequireReal() {
-			t.Fatalf("%s is not installed (scripts/test installs it)", name)
-		}
-		t.Skipf("%s is not installed", name)
-	}
-	return p
+	return testenv.Tool(t, "", name)
 }
 
 func run(t testing.TB, name string, args ...string) {

@@ -24,10 +24,19 @@ func Missing(t testing.TB, format string, args ...any) {
 
 // Tool returns the path of the program a test runs: the one the
 // environment variable env names when it is set, otherwise name as found
-// on PATH. A program that is nowhere is Missing; a path in env that does
-// not exist is always a failure, since someone meant the test to run.
+// on PATH (env "" means PATH only). A program that is nowhere is Missing;
+// a path in env that does not exist is always a failure, since someone
+// meant the test to run.
 func Tool(t testing.TB, env, name string) string {
 	t.Helper()
+	if env == "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			Missing(t, "%s is not installed (scripts/test installs it)", name)
+			return ""
+		}
+		return p
+	}
 	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("%s=%s: %v", env, p, err)

@@ -55,6 +55,11 @@ func TestToolFindsOrMisses(t *testing.T) {
 	if p := Tool(v, "FAXBRIDGE_TEST_NOSUCH_BIN", "sh"); p == "" || v.failed || v.skipped {
 		t.Errorf("sh: path %q, failed %v, skipped %v", p, v.failed, v.skipped)
 	}
+	// No variable: PATH only.
+	v = &verdictTB{TB: t}
+	if p := Tool(v, "", "faxbridge-no-such-program"); p != "" || !v.failed {
+		t.Errorf("absent program, no variable: path %q, failed %v; want a failure", p, v.failed)
+	}
 	// A path named in the variable that does not exist always fails.
 	t.Setenv(EnvRequireReal, "")
 	t.Setenv("FAXBRIDGE_TEST_NOSUCH_BIN", filepath.Join(t.TempDir(), "gone"))
