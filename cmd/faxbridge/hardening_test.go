@@ -16,10 +16,12 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
+	"github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/config"
 	"github.com/faxbridge/faxbridge/daemon"
 	"github.com/faxbridge/faxbridge/senderauth"
 	"github.com/faxbridge/faxbridge/storage"
+	"github.com/faxbridge/faxbridge/store"
 )
 
 // Two sessions of one sender under faxes_per_hour = 1 both pass the check
@@ -204,5 +206,43 @@ func TestIdleFloodDaemonScannerStillFaxes(t *testing.T) {
 	}
 	if j := h.waitReport().Job; j.Outcome != "delivered" {
 		t.Errorf("outcome %q", j.Outcome)
+	}
+}
+
+// A SIP contact's password is stored with its job (each attempt needs it)
+// but never shown by `faxbridge jobs`.
+func TestJobsOutputHidesSIPPassword(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	s := strings.Replace(string(b), `api_token = ""`, `api_token = "t"`, 1)
+	s = strings.Replace(s, `signing_key = ""`, `signing_key = "k"`, 1)
+	s = strings.Replace(s, `state_dir = "/var/lib/faxbridge"`, `state_dir = "`+state+`"`, 1)
+	path := filepath.Join(t.TempDir(), "f.toml")
+	os.WriteFile(path, []byte(s), 0o600)
+	db, err := store.OpenSQLite(t.Context(), filepath.Join(state, "faxbridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	j := &faxbridge.Job{ID: "sipjob", Version: 1, State: faxbridge.StateQueued, CreatedAt: now, UpdatedAt: now, NextAt: now.Add(time.Hour),
+		Destination: faxbridge.Destination{To: "sip:fax@pbx.example.com", Contact: "pbx", SipAuthUsername: "faxuser", SipAuthPassword: "hunter2-sip"}}
+	if err := db.Create(t.Context(), []*faxbridge.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, args := range [][]string{{"show", "sipjob"}, {"list"}} {
+		var out, errOut bytes.Buffer
+		if code := run(append([]string{"jobs", "-config", path}, args...), &out, &errOut); code != 0 {
+			t.Fatalf("jobs %v: exit %d: %s", args, code, errOut.String())
+		}
+		if strings.Contains(out.String()+errOut.String(), "hunter2") {
+			t.Errorf("jobs %v shows the SIP password:\n%s", args, out.String())
+		}
+		if !strings.Contains(out.String(), "sipjob") {
+			t.Errorf("jobs %v does not show the job:\n%s", args, out.String())
+		}
 	}
 }
