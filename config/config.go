@@ -39,6 +39,9 @@ type Config struct {
 	// The web console (see console.go).
 	Console Console `toml:"console"`
 
+	// Profiling for benchmarks (see debug.go).
+	Debug Debug `toml:"debug"`
+
 	// What resolveSecrets found, for the warnings of Warnings: the keys
 	// given inline in the file, and the files secrets were read from.
 	inlineSecrets []string
@@ -467,6 +470,7 @@ func (c *Config) Check() Problems {
 	p = append(p, c.checkAccess()...)
 	p = append(p, c.checkHardening()...)
 	p = append(p, c.checkConsole()...)
+	p = append(p, c.checkDebug()...)
 
 	// HTTP
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {

@@ -87,6 +87,10 @@ type Main struct {
 	consoleSrv      *http.Server
 	reportHost      string // the hostname in report Message-IDs
 	be              backend
+
+	// Profiling on debug.listen (see debug.go).
+	debugLn  net.Listener
+	debugSrv *http.Server
 }
 
 // NewMain returns an unopened Main.
@@ -293,6 +297,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.bindConsole(be); err != nil {
 		return err
 	}
+	if err := m.bindDebug(); err != nil {
+		return err
+	}
 	return m.bindSMTP()
 }
 
@@ -342,6 +349,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	m.serveMetrics(ctx, errc)
 	m.serveConsole(errc)
+	m.serveDebug()
 	go func() {
 		serve := func() error { return m.http.Serve(m.httpLimits().Listener(m.httpLn)) }
 		if c := m.Config.HTTP; c.CertFile != "" {
