@@ -79,7 +79,15 @@ func (c *Config) Warnings(path string) []string {
 				path, strings.Join(c.inlineSecrets, ", "), m))
 		}
 	}
-	for _, f := range c.secretFiles {
+	// TLS private keys are secrets too, though read by path, not by a
+	// *_file key.
+	files := append([]string{}, c.secretFiles...)
+	for _, k := range []string{c.SMTP.KeyFile, c.HTTP.KeyFile} {
+		if k != "" {
+			files = append(files, k)
+		}
+	}
+	for _, f := range files {
 		if m, ok := readableByOthers(f); ok {
 			w = append(w, fmt.Sprintf("secret file %s is readable by other users (mode %v); chmod 600 it", f, m))
 		}

@@ -59,7 +59,14 @@ func TestWarnings(t *testing.T) {
 		s = strings.Replace(s, `api_token = ""`, `api_token_file = "token"`, 1)
 		return strings.Replace(s, `signing_key = ""`, `signing_key_file = "key"`, 1)
 	})
+	// A TLS private key readable by others is warned about too.
+	keyPath := filepath.Join(filepath.Dir(path), "tls.key")
+	os.WriteFile(keyPath, []byte("key"), 0o644)
+	cfg.SMTP.KeyFile = keyPath
 	ws := cfg.Warnings(path)
+	if !has(ws, "secret file "+keyPath) {
+		t.Errorf("readable TLS key: %q", ws)
+	}
 	if has(ws, "holds secrets") || !has(ws, "secret file "+filepath.Join(filepath.Dir(path), "key")) || has(ws, filepath.Join(filepath.Dir(path), "token")) {
 		t.Errorf("secret files: %q", ws)
 	}
