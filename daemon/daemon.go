@@ -123,6 +123,11 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("state directory: %w", err)
 	}
 	spool := filepath.Join(cfg.StateDir, "spool")
+	if m.Offline {
+		// A daemon may be using its spool right now: keep out of it.
+		spool = filepath.Join(cfg.StateDir, "spool-send-"+faxbridge.NewID()[:8])
+		m.closers = append(m.closers, func() { os.RemoveAll(spool) })
+	}
 	// Spool files left by a crash belong to messages that were never
 	// answered 250; their senders retry.
 	os.RemoveAll(spool)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -19,8 +20,8 @@ import (
 )
 
 const jobsUsage = `usage:
-  faxbridge jobs [-config FILE] list [-state STATE] [-active] [-n N]
-  faxbridge jobs [-config FILE] show ID
+  faxbridge jobs [-config FILE] list [-state STATE] [-active] [-n N] [--json]
+  faxbridge jobs [-config FILE] show ID     (always JSON; --json is accepted)
   faxbridge jobs [-config FILE] retry ID    do the job's pending step now
   faxbridge jobs [-config FILE] cancel ID   cancel a fax not yet sent
 `
@@ -59,6 +60,9 @@ func cmdJobs(args []string, stdout, stderr io.Writer) int {
 	case "list":
 		return jobsList(ctx, db, rest, stdout, stderr)
 	case "show", "retry", "cancel":
+		// Their output is JSON already; --json is accepted for symmetry
+		// with list, so scripts can pass it everywhere.
+		rest = slices.DeleteFunc(rest, func(a string) bool { return a == "-json" || a == "--json" })
 		if len(rest) != 1 {
 			fs.Usage()
 			return 2
@@ -114,6 +118,7 @@ func jobsList(ctx context.Context, db faxbridge.JobStore, args []string, stdout,
 	state := fs.String("state", "", "only jobs in this state (queued, submitting, sending, done)")
 	active := fs.Bool("active", false, "only jobs with work left")
 	n := fs.Int("n", 50, "at most this many jobs, newest first")
+	asJSON := fs.Bool("json", false, "print the jobs as a JSON array")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -121,6 +126,21 @@ func jobsList(ctx context.Context, db faxbridge.JobStore, args []string, stdout,
 	if err != nil {
 		fmt.Fprintln(stderr, "faxbridge:", err)
 		return 1
+	}
+	if *asJSON {
+		if list == nil {
+			list = []*faxbridge.Job{}
+		}
+		for _, j := range list {
+			redact(j)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			fmt.Fprintln(stderr, "faxbridge:", err)
+			return 1
+		}
+		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tCREATED\tTO\tPAGES\tSTATE\tOUTCOME\tREPORT\tNEXT\tLAST ERROR")

@@ -5,6 +5,7 @@
 //	faxbridge demo [-dir DIR]            run everything on this machine, no outside service
 //	faxbridge check-config -config FILE  list every problem in a config file
 //	faxbridge jobs -config FILE list|show|retry|cancel
+//	faxbridge send -config FILE -to NUMBER FILE...  fax files without email
 //	faxbridge passwd [-argon2id]         print a password hash for [[users]]
 //	faxbridge rotate-media-key -config FILE  replace the key of local document URLs
 //	faxbridge version                    print the version
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "jobs":
 		return cmdJobs(args[1:], stdout, stderr)
+	case "send":
+		return cmdSend(args[1:], stdout, stderr)
 	case "passwd":
 		return cmdPasswd(args[1:], os.Stdin, stdout, stderr)
 	case "rotate-media-key":
@@ -68,6 +71,9 @@ func usage(w io.Writer) {
                                        built-in SignalWire simulator, reports to an outbox)
   faxbridge check-config -config FILE  check a configuration file and list every problem
   faxbridge jobs -config FILE list|show|retry|cancel   inspect and steer jobs
+                                       (--json for machine-readable output)
+  faxbridge send -config FILE -to NUMBER FILE...   fax files without email and
+                                       print progress until the outcome (-no-wait)
   faxbridge passwd [-argon2id]         read a password on standard input, print its
                                        hash for a [[users]] entry
   faxbridge rotate-media-key -config FILE  replace the key of local document URLs
