@@ -392,6 +392,7 @@ type FaxMail struct {
 	Job      *Job
 	From     string // the From header, e.g. "Fax <fax@example.com>"
 	Hostname string // for the Message-ID
+	Date     time.Time
 	// Document is attached as is; when it is nil and Link is set, the mail
 	// carries the link instead, valid until LinkExpires.
 	Document    []byte

@@ -109,6 +109,12 @@ func (r *Relay) Notify(ctx context.Context, rep faxbridge.Report) error {
 	if err != nil {
 		return err
 	}
+	return r.send(ctx, rep.Hostname, from, []string{rcpt}, msg)
+}
+
+// send delivers msg to every address of rcpts in one transaction. helo is
+// the name for EHLO when none is configured.
+func (r *Relay) send(ctx context.Context, helo, from string, rcpts []string, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(r.cfg.Addr, "connect", err)
 	}
@@ -136,7 +142,7 @@ func (r *Relay) Notify(ctx context.Context, rep faxbridge.Report) error {
 	stop := context.AfterFunc(dctx, func() { raw.Close() })
 	defer stop()
 
-	c, step, err := r.open(dctx, conn, rep)
+	c, step, err := r.open(dctx, conn, helo)
 	if err != nil {
 		conn.Close()
 		return r.fail(ctx, step, err)
@@ -152,19 +158,27 @@ func (r *Relay) Notify(ctx context.Context, rep faxbridge.Report) error {
 	}
 
 	opts := &smtp.MailOptions{Size: int64(len(msg))}
-	if !ascii(from) || !ascii(rcpt) {
+	utf8 := !ascii(from)
+	for _, rcpt := range rcpts {
+		utf8 = utf8 || !ascii(rcpt)
+	}
+	if utf8 {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
 			return &faxbridge.Error{Code: faxbridge.EInvalid,
 				Message: "the mail relay cannot deliver to an address with non-ASCII characters",
-				Err:     fmt.Errorf("smtp %s: no SMTPUTF8 for %q", r.cfg.Addr, rcpt)}
+				Err:     fmt.Errorf("smtp %s: no SMTPUTF8 for %q", r.cfg.Addr, rcpts)}
 		}
 		opts.UTF8 = true
 	}
 	if err := c.Mail(from, opts); err != nil {
 		return r.fail(ctx, "mail from", err)
 	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return r.fail(ctx, "rcpt to", err)
+	// Every recipient must be accepted: a mail that reaches only some of
+	// them would be retried whole, and the others would get it twice.
+	for _, rcpt := range rcpts {
+		if err := c.Rcpt(rcpt, nil); err != nil {
+			return r.fail(ctx, "rcpt to", err)
+		}
 	}
 	w, err := c.Data()
 	if err != nil {
@@ -184,10 +198,10 @@ func (r *Relay) Notify(ctx context.Context, rep faxbridge.Report) error {
 
 // open greets the relay and sets up TLS as configured. step names what
 // failed, for the error.
-func (r *Relay) open(ctx context.Context, conn net.Conn, rep faxbridge.Report) (c *smtp.Client, step string, err error) {
+func (r *Relay) open(ctx context.Context, conn net.Conn, hostname string) (c *smtp.Client, step string, err error) {
 	helo := r.cfg.HeloName
 	if helo == "" {
-		helo = rep.Hostname
+		helo = hostname
 	}
 	switch r.cfg.TLS {
 	case TLSImplicit:
@@ -244,21 +258,8 @@ var errNoAuth = errors.New("the relay offers neither AUTH PLAIN nor AUTH LOGIN")
 
 // envelope returns the MAIL FROM and RCPT TO addresses.
 func (r *Relay) envelope(rep faxbridge.Report) (from, rcpt string, err error) {
-	switch r.cfg.EnvelopeFrom {
-	case "":
-		a, err := netmail.ParseAddress(rep.From)
-		if err != nil {
-			return "", "", faxbridge.WrapError(faxbridge.EInvalid, err, "the report sender address is not valid")
-		}
-		from = a.Address
-	case "<>":
-		from = ""
-	default:
-		a, err := netmail.ParseAddress(r.cfg.EnvelopeFrom)
-		if err != nil {
-			return "", "", faxbridge.WrapError(faxbridge.EInvalid, err, "the report sender address is not valid")
-		}
-		from = a.Address
+	if from, err = r.envelopeFrom(rep.From); err != nil {
+		return "", "", err
 	}
 	// Compose has already parsed ReportTo, so this cannot fail here.
 	a, err := netmail.ParseAddress(rep.Job.ReportTo)
@@ -266,6 +267,28 @@ func (r *Relay) envelope(rep faxbridge.Report) (from, rcpt string, err error) {
 		return "", "", faxbridge.WrapError(faxbridge.EInvalid, err, "the job has no valid report address")
 	}
 	return from, a.Address, nil
+}
+
+// envelopeFrom is the MAIL FROM address for a message whose From header
+// is headerFrom.
+func (r *Relay) envelopeFrom(headerFrom string) (from string, err error) {
+	switch r.cfg.EnvelopeFrom {
+	case "":
+		a, err := netmail.ParseAddress(headerFrom)
+		if err != nil {
+			return "", faxbridge.WrapError(faxbridge.EInvalid, err, "the report sender address is not valid")
+		}
+		from = a.Address
+	case "<>":
+		from = ""
+	default:
+		a, err := netmail.ParseAddress(r.cfg.EnvelopeFrom)
+		if err != nil {
+			return "", faxbridge.WrapError(faxbridge.EInvalid, err, "the report sender address is not valid")
+		}
+		from = a.Address
+	}
+	return from, nil
 }
 
 // fail translates a failed step into a domain error. The SMTP reply text goes
