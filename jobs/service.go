@@ -126,6 +126,10 @@ type Config struct {
 	// CreatesPerSecond paces fax creation at the provider across every
 	// instance on the store; 0 does not pace.
 	CreatesPerSecond float64
+
+	// Inbound configures receiving faxes (see inbound.go); without an
+	// Inbox and a Mailer nothing is received.
+	Inbound InboundConfig
 }
 
 func (c *Config) defaults() {
@@ -168,6 +172,7 @@ func (c *Config) defaults() {
 	if c.Owner == "" {
 		c.Owner = faxbridge.NewID()
 	}
+	c.Inbound.defaults()
 }
 
 // Service accepts messages and runs jobs.

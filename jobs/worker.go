@@ -38,6 +38,11 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.retainLoop(ctx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.inboundLoop(ctx)
+	}()
 
 	for {
 		skipped = s.releaseSkipped(ctx, skipped)
@@ -119,14 +124,16 @@ func (s *Service) step(ctx context.Context, j *faxbridge.Job) {
 		}
 	}()
 	var err error
-	switch j.State {
-	case faxbridge.StateQueued:
+	switch {
+	case j.Dir() == faxbridge.Inbound:
+		err = s.inboundStep(ctx, j)
+	case j.State == faxbridge.StateQueued:
 		err = s.submit(ctx, j)
-	case faxbridge.StateSubmitting:
+	case j.State == faxbridge.StateSubmitting:
 		err = s.reconcile(ctx, j)
-	case faxbridge.StateSending:
+	case j.State == faxbridge.StateSending:
 		err = s.poll(ctx, j)
-	case faxbridge.StateDone:
+	case j.State == faxbridge.StateDone:
 		err = s.finishUp(ctx, j)
 	default:
 		err = fmt.Errorf("unknown state %q", j.State)
