@@ -130,6 +130,10 @@ func (h *harness) startWith(dir, smtpAddr, httpAddr string, mutate func(*config.
 	// Reports go to the recorder (Main.Notifier); the outbox is unused.
 	cfg.Worker.PollAfter = config.Duration{Duration: 2 * time.Second}
 	cfg.Worker.PollMax = config.Duration{Duration: 2 * time.Second}
+	// The simulator takes creates as fast as they come; pacing has tests of
+	// its own, and at the default one a second a test of many faxes would
+	// only wait.
+	cfg.SignalWire.CreatesPerSecond = 0
 	if mutate != nil {
 		mutate(cfg)
 	}
