@@ -224,6 +224,14 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("build: %w", err)
 			}
+			if docs[i].kind == "pdf" {
+				// pdfcpu will hold all of it: bound what that costs.
+				if err := checkMergeable(docs[i].path); errors.Is(err, errTooComplex) {
+					return nil, tooComplex(docs[i].in.Name, err)
+				} else if err != nil && !errors.Is(err, errDamaged) && !errors.Is(err, errPDFUnsupported) {
+					return nil, fmt.Errorf("build: %w", err)
+				}
+			}
 			if !docs[i].encrypted {
 				continue
 			}

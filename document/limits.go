@@ -22,6 +22,10 @@ const (
 	// compressed zeros can cost).
 	maxPDFDecoded      = 16 << 20
 	maxPDFDecodedTotal = 256 << 20
+	// maxPDFMergeValues bounds the values of all objects of a PDF to be
+	// merged with others (checkMergeable): pdfcpu, which merges, takes
+	// about 60 bytes a value, so about 120 MB.
+	maxPDFMergeValues = 2_000_000
 	// maxPDFSections bounds the incremental updates (xref sections).
 	maxPDFSections = 1000
 	// maxPDFStreamCache bounds the decoded object streams kept while one

@@ -350,3 +350,41 @@ func TestLargePDFCheckedInLittleMemory(t *testing.T) {
 		t.Errorf("checking and copying a %d MB PDF allocated %d KB; the bound is 4 MB", in.Size>>20, alloc>>10)
 	}
 }
+
+// TestMergeBoundsValues: a PDF within the limits of the check alone, but
+// whose objects would cost pdfcpu hundreds of MB to merge (it loads every
+// object), is refused as too complex when it must be merged, and faxed
+// byte for byte when it is alone.
+func TestMergeBoundsValues(t *testing.T) {
+	dir := t.TempDir()
+	hostile := filepath.Join(dir, "bomb.pdf")
+	os.WriteFile(hostile, pdftest.ManyValues(maxPDFMergeValues/250+1, 250), 0o600)
+	one := filepath.Join(dir, "one.pdf")
+	writePDF(t, one, 1, 0)
+
+	res, err := Build(context.Background(), []Input{input(t, hostile)}, Options{TempDir: dir})
+	if err != nil || res.Pages != 1 {
+		t.Fatalf("alone: %+v, %v", res, err)
+	}
+	os.Remove(res.Path)
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err = Build(context.Background(), []Input{input(t, one), input(t, hostile)}, Options{TempDir: dir})
+	runtime.ReadMemStats(&after)
+	want := `attachment "bomb.pdf": the PDF is too complex to fax; print it to a new PDF and send that`
+	if res != nil || faxbridge.ErrorMessage(err) != want {
+		t.Errorf("merged: %+v, %v", res, err)
+	}
+	// pdfcpu took 1.2 GB for a 36 MB file of this kind.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Errorf("refusing it allocated %d MB; the bound is 32 MB", alloc>>20)
+	}
+
+	// A cover page makes a merge too.
+	res, err = Build(context.Background(), []Input{input(t, hostile)}, Options{TempDir: dir, Cover: &CoverInfo{From: "a@example.com", Subject: "s"}})
+	if res != nil || faxbridge.ErrorMessage(err) != want {
+		t.Errorf("with a cover: %+v, %v", res, err)
+	}
+}

@@ -52,6 +52,10 @@ type lexer struct {
 	// items counts the values read since reset, to bound the memory one
 	// object can take (a 40 MB array of numbers would take 640 MB).
 	items int
+	// shortArrays keeps only the first elements of each array (enough
+	// for a /Filter list): checkMergeable counts values without keeping
+	// them.
+	shortArrays bool
 }
 
 func (l *lexer) reset(r io.Reader, pos int64) {
@@ -360,6 +364,8 @@ func (l *lexer) array(depth int) (pdfArray, error) {
 		if _, kw := v.(pdfKeyword); kw {
 			return nil, damagedf("array element %v", v)
 		}
-		a = append(a, v)
+		if !l.shortArrays || len(a) < 16 {
+			a = append(a, v)
+		}
 	}
 }

@@ -124,3 +124,16 @@ func ObjectStreamBomb(decoded int) []byte {
 	fmt.Fprintf(&w.b, "\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n", xrefOff)
 	return w.b.Bytes()
 }
+
+// ManyValues is a one-page PDF with that many unreachable objects, each an
+// array of perObject zeros: two bytes a value in the file, tens of bytes
+// in a library that loads every object.
+func ManyValues(objects, perObject int) []byte {
+	var w writer
+	w.page("<< >>")
+	arr := "[" + strings.Repeat("0 ", perObject) + "]"
+	for range objects {
+		w.obj(arr)
+	}
+	return w.classicEnd()
+}
