@@ -140,7 +140,7 @@ var migrations = [][]string{
 		`ALTER TABLE jobs ADD COLUMN search TEXT NOT NULL DEFAULT ''`,
 		`UPDATE jobs SET search = lower(data)`,
 		`CREATE INDEX jobs_state_created ON jobs (state, created_at)`,
-		`CREATE INDEX jobs_created_id ON jobs (created_at, id)`,
+		`CREATE INDEX jobs_created_search ON jobs (created_at, id, search)`,
 		`CREATE TABLE console_sessions (
 			id         TEXT PRIMARY KEY,
 			user_name  TEXT NOT NULL,
