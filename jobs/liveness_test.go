@@ -60,15 +60,23 @@ func (c reportChan) Notify(_ context.Context, r faxbridge.Report) error {
 	return nil
 }
 
-// A step that loses its write to another writer must not leave the job
-// untouched until its lease runs out. Here the other writer (a callback or
-// an operator) settles the job while the submission is still waiting for
-// the provider, and wakes the worker: the loop claims the job again at once,
-// finds its step still running and skips it. That claim must not hold the
-// job for a whole lease once the running step ends. The clock stands still,
-// so no lease ever runs out: the report comes only if the worker itself lets
-// go of its claim.
-func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
+// skippedClaim is a worker caught in the race behind a liveness bug: the
+// job's submission is waiting for the provider when another writer (a final
+// callback, an operator) settles the job and wakes the worker, and the loop
+// claims the job again at once and finds its step still running. The clock
+// stands still, so no lease ever runs out by itself.
+type skippedClaim struct {
+	db      *store.DB
+	s       *Service
+	fax     *heldSender
+	reports reportChan
+	job     string
+	now     time.Time
+	stop    func() // stops the worker and waits for it; idempotent
+}
+
+func newSkippedClaim(t *testing.T) *skippedClaim {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "jobs.db"))
 	if err != nil {
@@ -89,22 +97,23 @@ func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		s.Run(runCtx)
 	}()
-	stopped := false
-	stopWorker := func() {
-		if !stopped {
-			stopped = true
-			stop()
-			wg.Wait()
+	var once sync.Once
+	sc := &skippedClaim{db: db, s: s, fax: fax, reports: reports, job: j.ID, now: now,
+		stop: func() { once.Do(func() { cancel(); wg.Wait() }) }}
+	t.Cleanup(func() {
+		select { // a step still waiting for the provider gets its answer
+		case fax.answer <- faxbridge.FaxStatus{SID: "FX1", Status: "queued"}:
+		default:
 		}
-	}
-	defer stopWorker()
+		sc.stop()
+	})
 
 	if id := within(t, watch.claimed, "the first claim"); id != j.ID {
 		t.Fatalf("claimed %q", id)
@@ -125,12 +134,25 @@ func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
 	if id := within(t, watch.claimed, "the claim after the wake-up"); id != j.ID {
 		t.Fatalf("claimed %q", id)
 	}
-	// The loop has claimed the job while its step still runs. Now the
-	// provider answers; the step's write loses to the callback's.
-	fax.answer <- faxbridge.FaxStatus{SID: "FX1", Status: "queued"}
+	// The loop has claimed the job while its step still runs.
+	return sc
+}
 
+// answer lets the held submission return; its write then loses to the
+// other writer's.
+func (sc *skippedClaim) answer() {
+	sc.fax.answer <- faxbridge.FaxStatus{SID: "FX1", Status: "queued"}
+}
+
+// A step that loses its write to another writer must not leave the job
+// untouched until its lease runs out: the claim the loop took while the
+// step ran is let go when the step ends, and the report follows at once.
+// Without that, with the clock standing still, the report never comes.
+func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
+	sc := newSkippedClaim(t)
+	sc.answer()
 	select {
-	case r := <-reports:
+	case r := <-sc.reports:
 		if r.Job.Outcome != faxbridge.OutcomeDelivered {
 			t.Errorf("report outcome %q", r.Job.Outcome)
 		}
@@ -139,16 +161,41 @@ func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
 		// the fix this is forever, not slow.
 		t.Fatal("no report: the job stays claimed by a skipped claim")
 	}
-	stopWorker()
-	if n := len(reports); n != 0 {
+	sc.stop()
+	if n := len(sc.reports); n != 0 {
 		t.Errorf("%d more reports", n)
 	}
-	final, err := db.Get(ctx, j.ID)
+	final, err := sc.db.Get(context.Background(), sc.job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if final.ReportState != faxbridge.ReportSent || final.FaxSID != "" {
 		t.Errorf("job after the report: report %q, fax SID %q (the losing step's answer must not be recorded)", final.ReportState, final.FaxSID)
+	}
+}
+
+// A worker stopped while it holds such a claim lets go of it once the
+// running step has ended, so that a restarted daemon (or another instance)
+// can take the job at once rather than after the lease.
+func TestStoppedWorkerReleasesSkippedClaim(t *testing.T) {
+	sc := newSkippedClaim(t)
+	stopped := make(chan struct{})
+	go func() {
+		sc.stop()
+		close(stopped)
+	}()
+	// Run waits for the step in flight: let it finish.
+	sc.answer()
+	within(t, stopped, "the worker's stop")
+	if n := len(sc.reports); n != 0 {
+		t.Errorf("%d reports from a worker that was stopped before the job's report step", n)
+	}
+	got, err := sc.db.Claim(context.Background(), "another-instance", sc.now, time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != sc.job || got[0].State != faxbridge.StateDone {
+		t.Errorf("another instance claims %d jobs (%v); want the settled job, free at once", len(got), got)
 	}
 }
 
