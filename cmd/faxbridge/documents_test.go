@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strings"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/faxbridge/faxbridge/config"
 	"github.com/faxbridge/faxbridge/document/pdftest"
+	"github.com/faxbridge/faxbridge/faxsend/signalwiretest"
 )
 
 // TestCutPDFRefusedAtData: a PDF cut to half its length is refused at the
@@ -122,4 +125,63 @@ func procStatusKB(field string) int64 {
 		}
 	}
 	return -1
+}
+
+// TestLargeMessageMemory sends a 50 MB message (a 37 MB one-page scan)
+// through SMTP, parsing, the PDF check, storage and the job store: it adds
+// less than 16 MB to the heap (the bytes allocated bound its growth).
+// pdfcpu's validation alone held the whole PDF. The provider is down, so
+// that its fetch of the document does not count.
+func TestLargeMessageMemory(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Fax.MaxDocBytes = 60 << 20
+		c.SMTP.MaxMessageBytes = 80 << 20
+	})
+	h.sim.SetFaults(signalwiretest.Faults{DownUntil: time.Now().Add(time.Hour), DownMode: signalwiretest.Down503})
+	msg := message("a@example.com", "s", attachment{"scan.pdf", "application/pdf", "", scanPDF(6080)})
+	t.Logf("message: %.1f MB", float64(len(msg))/(1<<20))
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, msg)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("accepting it allocated %.1f MB", float64(alloc)/(1<<20))
+	if alloc > 16<<20 {
+		t.Errorf("accepting a %d MB message allocated %.1f MB; the bound is 16 MB", len(msg)>>20, float64(alloc)/(1<<20))
+	}
+}
+
+// scanPDF is a one-page PDF showing one side x side grey image of noise,
+// uncompressed: the size of a scanned page at high resolution.
+func scanPDF(side int) []byte {
+	var b bytes.Buffer
+	var offs []int
+	obj := func(body string) {
+		offs = append(offs, b.Len())
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", len(offs), body)
+	}
+	b.WriteString("%PDF-1.4\n")
+	obj("<< /Type /Catalog /Pages 2 0 R >>")
+	obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+	obj("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /Im0 5 0 R >> >> /Contents 4 0 R >>")
+	content := "q 512 0 0 512 50 140 cm /Im0 Do Q"
+	obj(fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content))
+	offs = append(offs, b.Len())
+	fmt.Fprintf(&b, "5 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 /Length %d >>\nstream\n", side, side, side*side)
+	noise := make([]byte, side*side)
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+	b.Write(noise)
+	b.WriteString("\nendstream\nendobj\n")
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(offs)+1)
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(offs)+1, xref)
+	return b.Bytes()
 }
