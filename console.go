@@ -32,21 +32,33 @@ type JobCursor struct {
 	ID        string
 }
 
+// maxSearchText bounds SearchText: it is a column in an index, and
+// PostgreSQL refuses index entries over about 2,700 bytes.
+const maxSearchText = 1000
+
 // SearchText is what JobQuery.Text is matched against: the fields a person
 // remembers a fax by, lowercased. A number is there with and without its
-// "+", so "5551234567" finds "+15551234567".
+// "+", so "5551234567" finds "+15551234567". The subject, the one long
+// field, comes last, so a long subject can lose its end but never hide a
+// number or a SID.
 func SearchText(j *Job) string {
-	parts := []string{j.Destination.To, strings.TrimPrefix(j.Destination.To, "+"), j.Destination.Contact,
-		j.From, j.Sender, j.MailFrom, j.ReportTo, j.Subject, j.FaxSID}
+	parts := []string{j.Destination.To, strings.TrimPrefix(j.Destination.To, "+"), j.From, j.FaxSID}
 	for _, a := range j.Attempts {
 		if a.FaxSID != j.FaxSID {
 			parts = append(parts, a.FaxSID)
 		}
 	}
+	parts = append(parts, j.Destination.Contact, j.Sender, j.MailFrom, j.ReportTo)
+	parts = append(parts, j.MailTo...)
+	parts = append(parts, j.Subject)
 	// PostgreSQL's TEXT refuses NUL and invalid UTF-8, which a mail
 	// subject may carry; neither is something anyone searches for.
 	t := strings.ToValidUTF8(strings.Join(parts, "\n"), "")
-	return strings.ToLower(strings.ReplaceAll(t, "\x00", ""))
+	t = strings.ToLower(strings.ReplaceAll(t, "\x00", ""))
+	if len(t) > maxSearchText {
+		t = strings.ToValidUTF8(t[:maxSearchText], "")
+	}
+	return t
 }
 
 // SearchTerm turns what a person typed into the text to look for: a phone

@@ -87,3 +87,26 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("outcome line = %+v", ev[3])
 	}
 }
+
+// A received fax is shown by its caller, with the number it came in on
+// and where it was mailed.
+func TestInboundRow(t *testing.T) {
+	s := &Server{app: formatOnly{}}
+	j := &faxbridge.Job{Direction: faxbridge.Inbound, From: "+15550001111", Destination: faxbridge.Destination{To: "+15550100000"},
+		MailTo: []string{"office@example.com"}, State: faxbridge.StateDone, ReportState: faxbridge.ReportSent}
+	r := s.row(j)
+	if r.Number != "+15550001111" || r.Sender != "to +15550100000, mailed to office@example.com" || r.Direction != "inbound" {
+		t.Errorf("row = %+v", r)
+	}
+	var mailed bool
+	for _, e := range timeline(j, nil) {
+		mailed = mailed || (e.What == "Mailed" && e.Detail == "to office@example.com")
+	}
+	if !mailed {
+		t.Errorf("timeline %+v lacks the mail", timeline(j, nil))
+	}
+}
+
+type formatOnly struct{ App }
+
+func (formatOnly) FormatNumber(to string) string { return to }

@@ -40,7 +40,15 @@ func (s *Server) row(j *faxbridge.Job) row {
 // moving reports whether a job still has something to happen.
 func moving(j *faxbridge.Job) bool { return !j.Final() || !j.NextAt.IsZero() }
 
+// number is the other party of a fax: where it went, or for a received
+// fax who sent it.
 func (s *Server) number(j *faxbridge.Job) string {
+	if j.Dir() == faxbridge.Inbound {
+		if j.From == "" {
+			return "unknown caller"
+		}
+		return s.app.FormatNumber(j.From)
+	}
 	n := s.app.FormatNumber(j.Destination.To)
 	if strings.HasPrefix(strings.ToLower(n), "sip:") {
 		// A SIP URI may carry a password in its user part.
@@ -56,6 +64,10 @@ func (s *Server) number(j *faxbridge.Job) string {
 
 func senderText(j *faxbridge.Job) string {
 	switch {
+	case j.Dir() == faxbridge.Inbound && len(j.MailTo) > 0:
+		return "to " + j.Destination.To + ", mailed to " + strings.Join(j.MailTo, ", ")
+	case j.Dir() == faxbridge.Inbound:
+		return "to " + j.Destination.To
 	case strings.HasPrefix(j.Sender, "user:"):
 		return strings.TrimPrefix(j.Sender, "user:")
 	case strings.HasPrefix(j.Sender, "network:"):
@@ -221,6 +233,10 @@ func timeline(j *faxbridge.Job, audit []faxbridge.AuditEntry) []event {
 	}
 	switch j.ReportState {
 	case faxbridge.ReportSent:
+		if j.Dir() == faxbridge.Inbound {
+			ev = append(ev, event{At: j.ReportSentAt, What: "Mailed", Detail: "to " + strings.Join(j.MailTo, ", ")})
+			break
+		}
 		ev = append(ev, event{At: j.ReportSentAt, What: "Report sent", Detail: "to " + j.ReportTo})
 	case faxbridge.ReportPending:
 		ev = append(ev, event{At: j.UpdatedAt, What: "Report pending", Detail: fmt.Sprintf("%d attempt(s) so far", j.ReportTries)})
@@ -274,7 +290,8 @@ func (s *Server) fax(w http.ResponseWriter, r *http.Request, u *user) {
 		"CanCancel": j.State == faxbridge.StateQueued || j.State == faxbridge.StateSending,
 		"CanResend": kept && j.Dir() == faxbridge.Outbound,
 		"Kept":      kept, "Final": j.Final(),
-		"Notice": notices[r.URL.Query().Get("done")],
+		"HasReport": j.Final() && j.Dir() == faxbridge.Outbound && j.ReportTo != "",
+		"Notice":    notices[r.URL.Query().Get("done")],
 	}
 	if moving(j) {
 		data["Refresh"] = refreshSeconds

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,18 @@ func testSearch(t *testing.T, open Opener) {
 	want := []string{"p6", "p5", "p4", "p3", "p2", "p1", "p0"}
 	if !slices.Equal(seen, want) {
 		t.Errorf("pages: got %v, want %v", seen, want)
+	}
+
+	// A subject far longer than an index entry may be is stored, updated
+	// and found by its number.
+	long := job("long", time.Time{})
+	long.Destination.To, long.Subject = "+15559990000", strings.Repeat("Ünïcode subject ", 1000)
+	mustCreate(t, s, long)
+	if err := s.Update(ctx, long); err != nil {
+		t.Fatalf("update a job with a long subject: %v", err)
+	}
+	if got, err := cs.Search(ctx, faxbridge.JobQuery{Text: "5559990000"}); err != nil || !slices.Equal(ids(got), []string{"long"}) {
+		t.Errorf("search for the long-subject job: %v %v", ids(got), err)
 	}
 }
 
