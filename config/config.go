@@ -266,8 +266,8 @@ func Defaults() Config {
 			AuthMaxFailures: 5,
 			AuthLockout:     Duration{15 * time.Minute},
 
-			MaxSessionsPerClient: 10,
-			TrustedSessions:      20,
+			// MaxSessionsPerClient and TrustedSessions default to a
+			// share of max_sessions (see checkHardening).
 			StartTimeout:         Duration{30 * time.Second},
 			AuthUserMaxFailures:  50,
 		},

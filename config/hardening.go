@@ -16,6 +16,14 @@ func (c *Config) checkHardening() Problems {
 	var p Problems
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	s := &c.SMTP
+	// Left out (0), the shares follow max_sessions: a tenth for one
+	// client, a fifth kept for trusted networks.
+	if s.MaxSessionsPerClient == 0 {
+		s.MaxSessionsPerClient = max(1, s.MaxSessions/10)
+	}
+	if s.TrustedSessions == 0 {
+		s.TrustedSessions = s.MaxSessions / 5
+	}
 	if s.MaxSessionsPerClient < 1 || (s.MaxSessions >= 1 && s.MaxSessionsPerClient > s.MaxSessions) {
 		add("smtp.max_sessions_per_client must be 1 to smtp.max_sessions (%d)", s.MaxSessions)
 	}

@@ -98,3 +98,23 @@ func TestDSNFile(t *testing.T) {
 		t.Errorf("dsn = %q", cfg.Database.DSN)
 	}
 }
+
+// The session shares follow max_sessions unless set, so a small
+// max_sessions alone is a valid configuration.
+func TestSessionSharesFollowMaxSessions(t *testing.T) {
+	c := Defaults()
+	c.SMTP.MaxSessions = 10
+	c.checkHardening()
+	if c.SMTP.MaxSessionsPerClient != 1 || c.SMTP.TrustedSessions != 2 {
+		t.Errorf("shares of 10 sessions: %d per client, %d trusted; want 1 and 2", c.SMTP.MaxSessionsPerClient, c.SMTP.TrustedSessions)
+	}
+	c = Defaults()
+	c.checkHardening()
+	if c.SMTP.MaxSessionsPerClient != 10 || c.SMTP.TrustedSessions != 20 {
+		t.Errorf("defaults: %d per client, %d trusted; want 10 and 20", c.SMTP.MaxSessionsPerClient, c.SMTP.TrustedSessions)
+	}
+	c.SMTP.TrustedSessions = 100
+	if p := c.checkHardening(); len(p) == 0 {
+		t.Error("trusted_sessions = max_sessions accepted")
+	}
+}
