@@ -268,8 +268,8 @@ func Defaults() Config {
 
 			// MaxSessionsPerClient and TrustedSessions default to a
 			// share of max_sessions (see checkHardening).
-			StartTimeout:         Duration{30 * time.Second},
-			AuthUserMaxFailures:  50,
+			StartTimeout:        Duration{30 * time.Second},
+			AuthUserMaxFailures: 50,
 		},
 		HTTP: HTTP{Listen: "0.0.0.0:8080",
 			ReadTimeout: Duration{time.Minute}, WriteTimeout: Duration{5 * time.Minute}, IdleTimeout: Duration{2 * time.Minute}, MaxConnections: 256},
