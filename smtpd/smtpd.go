@@ -383,8 +383,8 @@ type session struct {
 	rcpts   []faxbridge.Recipient
 	seen    map[string]bool
 
-	// timedOut is set when a transaction ran past data_timeout; the
-	// session ends once its reply is written.
+	// timedOut (guarded by srv.mu) is set when a transaction ran past
+	// data_timeout; the session ends once its reply is written.
 	timedOut bool
 }
 
@@ -398,9 +398,9 @@ func (x *session) Reset() {
 	}
 	x.srv.mu.Lock()
 	x.inData = false
-	closing := x.srv.closing
+	closing := x.srv.closing || x.timedOut
 	x.srv.mu.Unlock()
-	if closing || x.timedOut {
+	if closing {
 		// A message cut off by data_timeout leaves the rest of its
 		// bytes unread: they must not be taken for commands.
 		x.conn.Conn().Close()
@@ -536,7 +536,9 @@ func (x *session) Data(r io.Reader) error {
 		ids, err = s.backend.AcceptMessage(ctx, msg, r)
 	}
 	if err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err)) {
+		s.mu.Lock() // BDAT runs Data beside the connection's goroutine
 		x.timedOut = true
+		s.mu.Unlock()
 		err = &dataTimeout{limit: s.cfg.DataTimeout, err: err}
 	}
 	reply := Reply(err)
