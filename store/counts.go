@@ -14,7 +14,7 @@ import (
 func (db *DB) CountActive(ctx context.Context) (faxbridge.ActiveCounts, error) {
 	out := faxbridge.ActiveCounts{ByState: map[faxbridge.State]int{}}
 	rows, err := db.rd.QueryContext(ctx, `SELECT state, count(*),
-		sum(CASE WHEN data LIKE '%"report_state":"pending"%' THEN 1 ELSE 0 END)
+		sum(CASE WHEN state = 'done' AND data LIKE '%"report_state":"pending"%' THEN 1 ELSE 0 END)
 		FROM jobs WHERE next_at IS NOT NULL GROUP BY state`)
 	if err != nil {
 		return out, db.fail(fmt.Errorf("count active jobs: %w", err))
