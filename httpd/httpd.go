@@ -43,6 +43,12 @@ type Config struct {
 	MetricsToken string
 	// OnCallback, when set, is told the HTTP answer to every callback.
 	OnCallback func(code int)
+
+	// Faxes in (see inbound.go): served only when InboundSink is set, and
+	// then Inbound, which checks the signatures, must be set too.
+	Inbound         InboundCalls
+	InboundSink     InboundSink
+	InboundPageSize string // letter, legal or a4
 	Log        *slog.Logger
 }
 
@@ -50,6 +56,14 @@ type Config struct {
 func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(CallbackPath, func(w http.ResponseWriter, r *http.Request) { callback(cfg, w, r) })
+	if cfg.InboundSink != nil {
+		if cfg.Inbound == nil {
+			// Fail closed: never take faxes without checking signatures.
+			panic("httpd: inbound faxes wired without a signature check")
+		}
+		mux.HandleFunc(InboundPath, func(w http.ResponseWriter, r *http.Request) { inboundWebhook(cfg, w, r) })
+		mux.HandleFunc(InboundActionPath, func(w http.ResponseWriter, r *http.Request) { inboundAction(cfg, w, r) })
+	}
 	if cfg.Media != nil {
 		mux.Handle("/media/", cfg.Media)
 	}
