@@ -42,6 +42,9 @@ type Config struct {
 	// Profiling for benchmarks (see debug.go).
 	Debug Debug `toml:"debug"`
 
+	// Receiving faxes (see inbound.go).
+	Inbound Inbound `toml:"inbound"`
+
 	// What resolveSecrets found, for the warnings of Warnings: the keys
 	// given inline in the file, and the files secrets were read from.
 	inlineSecrets []string
@@ -281,6 +284,7 @@ func Defaults() Config {
 			CreatesPerSecond:     1,
 		},
 		Console:  consoleDefaults(),
+		Inbound:  inboundDefaults(),
 		MX:       MX{MXLimits: MXLimits{ReplayWindow: Duration{7 * 24 * time.Hour}, FaxesPerHour: 20, FaxesPerDay: 100}},
 		Storage:  Storage{Backend: "local"},
 		Database: Database{Driver: "sqlite", Retain: Duration{90 * 24 * time.Hour}},
@@ -471,6 +475,7 @@ func (c *Config) Check() Problems {
 	p = append(p, c.checkHardening()...)
 	p = append(p, c.checkConsole()...)
 	p = append(p, c.checkDebug()...)
+	p = append(p, c.checkInbound()...)
 
 	// HTTP
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
