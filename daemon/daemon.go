@@ -40,6 +40,8 @@ type Main struct {
 	Log    *slog.Logger
 	// Notifier, when set, replaces the relay or outbox from the config.
 	Notifier faxbridge.Notifier
+	// FaxMailer, when set, replaces them for received faxes.
+	FaxMailer faxbridge.FaxMailer
 	// SMTPListener and HTTPListener, when set, are used instead of
 	// listening on the configured addresses (tests pass port-0 listeners).
 	SMTPListener, HTTPListener net.Listener
@@ -215,6 +217,11 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 
+	faxMailer, err := m.faxMailer()
+	if err != nil {
+		return fmt.Errorf("mail relay: %w", err)
+	}
+
 	hostname := cfg.SMTP.Hostname
 	if hostname == "" {
 		hostname, _ = os.Hostname()
@@ -263,6 +270,9 @@ func (m *Main) Open(ctx context.Context) error {
 		// Retention and pacing.
 		Retain:           cfg.Database.Retain.Duration,
 		CreatesPerSecond: sw.CreatesPerSecond,
+
+		// Receiving faxes.
+		Inbound: inboundConfig(cfg, m.fax, faxMailer),
 	}, m.db, m.blobs, m.fax, notifier, m.Log)
 
 	allow, err := senderauth.ParseAllowlist(cfg.MX.AllowSenders)

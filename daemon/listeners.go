@@ -215,6 +215,10 @@ func (m *Main) newHTTP(publicURL string, media http.Handler) {
 		MetricsToken: m.Config.Metrics.Token,
 		OnCallback:   m.metrics.Callback,
 		Log:          m.Log.With("component", "http"),
+
+		Inbound:         m.fax,
+		InboundSink:     m.inboundSink(),
+		InboundPageSize: inboundPageSize(m.Config),
 	}), m.httpLimits())
 }
 

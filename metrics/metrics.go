@@ -37,7 +37,7 @@ func New(store faxbridge.JobStore) *Metrics {
 		}, []string{"listener", "code"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faxbridge_job_events_total",
-			Help: "Job events: submitted, provider_error, outcome (by status), report (sent, retry, abandoned).",
+			Help: "Job events: submitted, provider_error, outcome (by status), report (sent, retry, abandoned); inbound: received (the fax arrived), mailed (it reached the route's mailbox), failed (a failed reception, or a fax that could not be fetched or mailed).",
 		}, []string{"event", "value"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faxbridge_callbacks_total",

@@ -20,7 +20,7 @@ import (
 )
 
 const jobsUsage = `usage:
-  faxbridge jobs [-config FILE] list [-state STATE] [-active] [-n N] [--json]
+  faxbridge jobs [-config FILE] list [-state STATE] [-direction outbound|inbound] [-active] [-n N] [--json]
   faxbridge jobs [-config FILE] show ID     (always JSON; --json is accepted)
   faxbridge jobs [-config FILE] retry ID    do the job's pending step now
   faxbridge jobs [-config FILE] cancel ID   cancel a fax not yet sent
@@ -119,10 +119,17 @@ func jobsList(ctx context.Context, db faxbridge.JobStore, args []string, stdout,
 	active := fs.Bool("active", false, "only jobs with work left")
 	n := fs.Int("n", 50, "at most this many jobs, newest first")
 	asJSON := fs.Bool("json", false, "print the jobs as a JSON array")
+	direction := fs.String("direction", "", "only faxes sent (outbound) or received (inbound)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	list, err := db.List(ctx, faxbridge.JobFilter{State: faxbridge.State(*state), Active: *active, Limit: *n})
+	switch faxbridge.Direction(*direction) {
+	case "", faxbridge.Outbound, faxbridge.Inbound:
+	default:
+		fmt.Fprintf(stderr, "faxbridge: -direction %q: use outbound or inbound\n", *direction)
+		return 2
+	}
+	list, err := db.List(ctx, faxbridge.JobFilter{State: faxbridge.State(*state), Direction: faxbridge.Direction(*direction), Active: *active, Limit: *n})
 	if err != nil {
 		fmt.Fprintln(stderr, "faxbridge:", err)
 		return 1
@@ -143,14 +150,20 @@ func jobsList(ctx context.Context, db faxbridge.JobStore, args []string, stdout,
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tCREATED\tTO\tPAGES\tSTATE\tOUTCOME\tREPORT\tNEXT\tLAST ERROR")
+	// DIR says which way the fax went: out (mail to fax) or in (fax to
+	// mail, its REPORT being the mail that delivers it).
+	fmt.Fprintln(tw, "JOB\tDIR\tCREATED\tFROM\tTO\tPAGES\tSTATE\tOUTCOME\tREPORT\tNEXT\tLAST ERROR")
 	for _, j := range list {
 		next := "-"
 		if !j.NextAt.IsZero() {
 			next = time.Until(j.NextAt).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.CreatedAt.Local().Format("2006-01-02 15:04"),
-			j.Destination.To, j.Pages, j.State, dash(j.Outcome), dash(string(j.ReportState)), next, dash(j.LastError))
+		dir, from := "out", j.From
+		if j.Dir() == faxbridge.Inbound {
+			dir = "in"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, dir, j.CreatedAt.Local().Format("2006-01-02 15:04"),
+			dash(from), j.Destination.To, j.Pages, j.State, dash(j.Outcome), dash(string(j.ReportState)), next, dash(j.LastError))
 	}
 	tw.Flush()
 	return 0
