@@ -66,4 +66,5 @@ func inboundPageSize(cfg *config.Config) string {
 	}
 	return paper(cfg)
 }
+
 var _ httpd.InboundSink = (*jobs.Service)(nil)

@@ -43,13 +43,13 @@ type Config struct {
 	MetricsToken string
 	// OnCallback, when set, is told the HTTP answer to every callback.
 	OnCallback func(code int)
+	Log        *slog.Logger
 
 	// Faxes in (see inbound.go): served only when InboundSink is set, and
 	// then Inbound, which checks the signatures, must be set too.
 	Inbound         InboundCalls
 	InboundSink     InboundSink
 	InboundPageSize string // letter, legal or a4
-	Log        *slog.Logger
 }
 
 // Handler returns the HTTP handler.
