@@ -3,6 +3,7 @@ package document
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -386,5 +387,20 @@ func TestMergeBoundsValues(t *testing.T) {
 	res, err = Build(context.Background(), []Input{input(t, hostile)}, Options{TempDir: dir, Cover: &CoverInfo{From: "a@example.com", Subject: "s"}})
 	if res != nil || faxbridge.ErrorMessage(err) != want {
 		t.Errorf("with a cover: %+v, %v", res, err)
+	}
+}
+
+// TestUnreadConstructsLeftToPdfcpu: a valid file using what the check does
+// not read (an object stream coded ASCIIHexDecode) is judged by pdfcpu.
+func TestUnreadConstructsLeftToPdfcpu(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hex.pdf")
+	os.WriteFile(path, pdftest.HexObjectStream(), 0o600)
+	if _, err := checkPDF(path); !errors.Is(err, errPDFUnsupported) {
+		t.Fatalf("checkPDF: %v, want errPDFUnsupported", err)
+	}
+	res, err := Build(context.Background(), []Input{input(t, path)}, Options{TempDir: dir})
+	if err != nil || res.Pages != 1 {
+		t.Errorf("%+v, %v", res, err)
 	}
 }

@@ -6,6 +6,7 @@ package pdftest
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -93,6 +94,18 @@ func Nested(depth int) []byte {
 // in an object stream that decodes to decoded bytes (of spaces, compressed
 // to a few KB per MB).
 func ObjectStreamBomb(decoded int) []byte {
+	return objectStreamPDF(decoded, "/FlateDecode", deflate)
+}
+
+// HexObjectStream is a valid one-page PDF whose resources are in an
+// object stream coded with ASCIIHexDecode, a filter rarely used there.
+func HexObjectStream() []byte {
+	return objectStreamPDF(64, "/ASCIIHexDecode", func(b []byte) []byte {
+		return []byte(hex.EncodeToString(b) + ">")
+	})
+}
+
+func objectStreamPDF(decoded int, filter string, encode func([]byte) []byte) []byte {
 	var w writer
 	w.page("5 0 R")
 	// Object 5 lives in object stream 6; its value comes after the padding.
@@ -102,9 +115,8 @@ func ObjectStreamBomb(decoded int) []byte {
 	body = append(body, header...)
 	body = append(body, bytes.Repeat([]byte(" "), max(decoded-first-5, 0))...)
 	body = append(body, "<< >>"...)
-	z := deflate(body)
 	w.offs = append(w.offs, 0) // object 5: in the stream, not at an offset
-	stm := w.stream(fmt.Sprintf("/Type /ObjStm /N 1 /First %d /Filter /FlateDecode", first), z)
+	stm := w.stream(fmt.Sprintf("/Type /ObjStm /N 1 /First %d /Filter %s", first, filter), encode(body))
 	// A cross-reference stream, since only those can list streamed objects.
 	xrefOff := w.b.Len()
 	w.offs = append(w.offs, xrefOff)
