@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // The structural check: a PDF is faxable when its cross-reference data
@@ -113,10 +114,97 @@ func openPDF(f *os.File) (*pdfFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.readXrefChain(start); err != nil {
+	err = p.readXrefChain(start)
+	if errors.Is(err, errDamaged) && p.trailer == nil {
+		// The newest section is not where startxref says. Writers that
+		// miscount (a byte-order mark, converted line ends) still leave
+		// their sections in the file; viewers look for them, and so do
+		// we: the first, from the end, whose trailer names a catalog.
+		for _, alt := range p.findXrefs(start) {
+			p.xref, p.trailer = nil, nil
+			if p.readXrefChain(alt) == nil && p.trailer["Root"] != nil {
+				return p, nil
+			}
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// maxXrefCandidates bounds the sections tried when startxref is wrong.
+const maxXrefCandidates = 16
+
+// findXrefs lists where cross-reference sections may start, newest
+// first: classic tables from the end of the file, then objects that are
+// cross-reference streams.
+func (p *pdfFile) findXrefs(wrong int64) []int64 {
+	var offs []int64
+	end := p.size
+	for len(offs) < maxXrefCandidates {
+		off, err := p.findLast([]byte("xref"), end, func(at int64) bool {
+			var before [6]byte
+			if at < 1 {
+				return false
+			}
+			n, _ := p.r.ReadAt(before[:min(at, 6)], max(at-6, 0))
+			b := before[:n]
+			// "startxref" is not a table; a table starts a line.
+			return n > 0 && (b[n-1] == '\n' || b[n-1] == '\r') && !bytes.HasSuffix(b, []byte("start"))
+		})
+		if err != nil || off < 0 {
+			break
+		}
+		if off != wrong {
+			offs = append(offs, off)
+		}
+		end = off
+	}
+	if p.scanObjects() != nil {
+		return offs
+	}
+	var streams []int64
+	for num, off := range p.found {
+		if off == wrong {
+			continue
+		}
+		if _, s, err := p.objectAt(off, num); err == nil && s != nil && s.dict["Type"] == pdfName("XRef") {
+			streams = append(streams, off)
+		}
+	}
+	slices.Sort(streams)
+	slices.Reverse(streams)
+	return append(offs, streams[:min(len(streams), maxXrefCandidates)]...)
+}
+
+// findLast returns the offset of the last pat before end for which ok
+// holds, or -1.
+func (p *pdfFile) findLast(pat []byte, end int64, ok func(at int64) bool) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for end > 0 {
+		start := max(end-int64(len(buf)), 0)
+		n, err := p.r.ReadAt(buf[:end-start], start)
+		if err != nil && err != io.EOF {
+			return -1, err
+		}
+		chunk := buf[:n]
+		for i := len(chunk); ; {
+			j := bytes.LastIndex(chunk[:i], pat)
+			if j < 0 {
+				break
+			}
+			if ok(start + int64(j)) {
+				return start + int64(j), nil
+			}
+			i = j
+		}
+		if start == 0 {
+			break
+		}
+		end = start + int64(len(pat)) - 1 // overlap: pat may span two reads
+	}
+	return -1, nil
 }
 
 func (p *pdfFile) check() (pdfInfo, error) {

@@ -137,9 +137,11 @@ func TestCheckPDFReadsRealLayouts(t *testing.T) {
 }
 
 // TestCutPDFsRefused cuts each real PDF at several points: every cut that
-// loses part of the file is refused as damaged, naming the attachment.
-// A cut that keeps every object, its cross-reference data and its
-// startxref (only "%%EOF" lost) is whole and faxes every page.
+// loses part of the file up to its startxref keyword is refused as
+// damaged, naming the attachment. A cut after it keeps every object and
+// the cross-reference data, so the file is whole: with "%%EOF" or the
+// offset's last digits lost (the section is then looked for, as viewers
+// do), it faxes every page.
 func TestCutPDFsRefused(t *testing.T) {
 	dir := t.TempDir()
 	want := `attachment "cut.pdf" is damaged or incomplete and cannot be faxed; export it again and resend`
@@ -155,7 +157,6 @@ func TestCutPDFsRefused(t *testing.T) {
 			cuts[fmt.Sprintf("%d%%", pct)] = len(b) * pct / 100
 		}
 		cuts["just before startxref"] = startxref
-		cuts["in the startxref offset"] = startxref + len("startxref\n") + 1
 		for name, n := range cuts {
 			t.Run(filepath.Base(path)+"/"+name, func(t *testing.T) {
 				cut := filepath.Join(t.TempDir(), "cut.pdf")
@@ -168,16 +169,22 @@ func TestCutPDFsRefused(t *testing.T) {
 				}
 			})
 		}
-		t.Run(filepath.Base(path)+"/just before %%EOF", func(t *testing.T) {
-			cut := filepath.Join(t.TempDir(), "cut.pdf")
-			if err := os.WriteFile(cut, b[:eof], 0o600); err != nil {
-				t.Fatal(err)
-			}
-			res, err := Build(context.Background(), []Input{input(t, cut)}, Options{TempDir: t.TempDir()})
-			if err != nil || res.Pages != pages {
-				t.Errorf("%+v, %v; want %d pages", res, err, pages)
-			}
-		})
+		whole := map[string]int{
+			"just before %%EOF":       eof,
+			"in the startxref offset": startxref + len("startxref\n") + 1,
+		}
+		for name, n := range whole {
+			t.Run(filepath.Base(path)+"/"+name, func(t *testing.T) {
+				cut := filepath.Join(t.TempDir(), "cut.pdf")
+				if err := os.WriteFile(cut, b[:n], 0o600); err != nil {
+					t.Fatal(err)
+				}
+				res, err := Build(context.Background(), []Input{input(t, cut)}, Options{TempDir: t.TempDir()})
+				if err != nil || res.Pages != pages {
+					t.Errorf("%+v, %v; want %d pages", res, err, pages)
+				}
+			})
+		}
 	}
 }
 
@@ -402,5 +409,34 @@ func TestUnreadConstructsLeftToPdfcpu(t *testing.T) {
 	res, err := Build(context.Background(), []Input{input(t, path)}, Options{TempDir: dir})
 	if err != nil || res.Pages != 1 {
 		t.Errorf("%+v, %v", res, err)
+	}
+}
+
+// TestWrongStartxrefForgiven: a startxref that misses the newest section
+// by a few bytes is forgiven, for a classic table and for a cross-reference
+// stream, as viewers forgive it.
+func TestWrongStartxrefForgiven(t *testing.T) {
+	dir := t.TempDir()
+	for path, pages := range realPDFs(t, dir) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := bytes.LastIndex(b, []byte("startxref")) + len("startxref")
+			f := strings.Fields(string(b[i:]))
+			off, err := strconv.Atoi(f[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := i + bytes.Index(b[i:], []byte(f[0]))
+			moved := append(append(append([]byte(nil), b[:j]...), strconv.Itoa(off+7)...), b[j+len(f[0]):]...)
+			p := filepath.Join(t.TempDir(), "moved.pdf")
+			os.WriteFile(p, moved, 0o600)
+			info, err := checkPDF(p)
+			if err != nil || info.pages != pages {
+				t.Errorf("startxref %d instead of %d: %+v, %v", off+7, off, info, err)
+			}
+		})
 	}
 }
