@@ -12,11 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/faxbridge/faxbridge/config"
 	"github.com/faxbridge/faxbridge/faxsend/signalwiretest"
+	"github.com/faxbridge/faxbridge/httpd"
 )
 
 //go:embed sample.pdf
@@ -36,7 +38,7 @@ func demoConfig(dir, smtpAddr, httpAddr, simURL, token, key string) *config.Conf
 	cfg.SignalWire.ProjectID = "demo-project"
 	cfg.SignalWire.APIToken = token
 	cfg.SignalWire.SigningKey = key
-	cfg.SignalWire.From = "+15550100000"
+	cfg.SignalWire.From = demoNumber
 	cfg.Storage.Backend = "local"
 	cfg.Mail.Outbox = filepath.Join(dir, "outbox")
 	cfg.Mail.From = "Fax Demo <fax@localhost>"
@@ -44,7 +46,21 @@ func demoConfig(dir, smtpAddr, httpAddr, simURL, token, key string) *config.Conf
 	// is noticed while you watch.
 	cfg.Worker.PollAfter = config.Duration{Duration: 5 * time.Second}
 	cfg.Worker.PollMax = config.Duration{Duration: 30 * time.Second}
+	// Faxes to the demo number arrive as mail in the outbox; a lost
+	// callback is found within half a minute.
+	cfg.Inbound.Routes = []config.InboundRoute{{Number: demoNumber, MailTo: []string{"Front Desk <frontdesk@localhost>"}}}
+	cfg.Inbound.PollEvery = config.Duration{Duration: 30 * time.Second}
 	return &cfg
+}
+
+// demoNumber is the demo's SignalWire number: faxes go out from it and
+// come in to it.
+const demoNumber = "+15550100000"
+
+// demoInbound points the simulator's demo number at the daemon's fax
+// webhook, as a SignalWire number set to handle faxes with LaML webhooks.
+func demoInbound(sim *signalwiretest.Server, cfg *config.Config) {
+	sim.SetFaxWebhook(demoNumber, strings.TrimSuffix(cfg.HTTP.PublicURL, "/")+httpd.InboundPath, "POST")
 }
 
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
@@ -86,6 +102,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "faxbridge demo:", probs)
 		return 1
 	}
+	demoInbound(sim, cfg)
 	sample := filepath.Join(abs, "sample.pdf")
 	if err := os.WriteFile(sample, samplePDF, 0o644); err != nil {
 		fmt.Fprintln(stderr, "faxbridge demo:", err)
@@ -119,8 +136,15 @@ or with curl:
        -H "From: you@example.com" -H "Subject: demo" -F "=see attached;type=text/plain" \
        -F "=@%[5]s;type=application/pdf;encoder=base64"
 
-A "delivered" report appears in the outbox a few seconds later. Ctrl-C stops.
-`, m.SMTPAddr(), m.HTTPAddr(), sim.URL(), cfg.Mail.Outbox, sample)
+A "delivered" report appears in the outbox a few seconds later.
+
+Make a fax arrive on the demo number %[6]s (it is routed to the outbox):
+  curl -u demo-project:%[7]s --data-binary @%[5]s -H "Content-Type: application/pdf" \
+       "%[3]s/simulator/receive?From=%%2B15557654321&To=%%2B%[8]s"
+
+A mail "Fax from +15557654321" with the PDF attached appears in the outbox
+within seconds. Ctrl-C stops.
+`, m.SMTPAddr(), m.HTTPAddr(), sim.URL(), cfg.Mail.Outbox, sample, demoNumber, token, strings.TrimPrefix(demoNumber, "+"))
 	if err := m.Run(ctx); err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1

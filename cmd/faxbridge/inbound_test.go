@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message/mail"
 
 	"github.com/faxbridge/faxbridge"
 	"github.com/faxbridge/faxbridge/store"
@@ -76,5 +80,84 @@ func TestJobsListDirection(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"jobs", "-config", path, "list", "-direction", "sideways"}, &out, &errOut); code != 2 {
 		t.Errorf("a bad -direction: exit %d", code)
+	}
+}
+
+// The demo's inbound path in process: the simulator's trigger (the command
+// the demo prints) makes a fax arrive on the demo number, the daemon takes
+// it through its webhook and mails it into the outbox with the PDF as is;
+// nothing is left at the provider.
+func TestDemoFaxArrivesInOutbox(t *testing.T) {
+	h := newHarness(t, nil)
+	demoInbound(h.sim, h.cfg)
+	pdfBytes := pdf(t, "sample.pdf")
+	req, _ := http.NewRequest(http.MethodPost, h.sim.URL()+"/simulator/receive?From=%2B15557654321&To=%2B15550100000", bytes.NewReader(pdfBytes))
+	req.SetBasicAuth(testProject, testToken)
+	req.Header.Set("Content-Type", "application/pdf")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("trigger: %d %s", resp.StatusCode, body)
+	}
+	sid := strings.Fields(string(body))[1]
+
+	eml := filepath.Join(h.cfg.Mail.Outbox, "in-"+sid+".eml")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Deleted at the provider only after the mail was written, and
+		// our copy last.
+		f, _ := h.sim.Fax(sid)
+		if j, err := h.m.Store().Get(t.Context(), "in-"+sid); err == nil && f.Deleted && !j.CleanedAt.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fax was not mailed, released and cleaned up within 30s; outbox file %s", eml)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	raw, err := os.ReadFile(eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := mail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subj, _ := r.Header.Subject(); !strings.HasPrefix(subj, "Fax from +15557654321 (") {
+		t.Errorf("subject %q", subj)
+	}
+	found := false
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			break
+		}
+		if _, ok := p.Header.(*mail.AttachmentHeader); ok {
+			got, _ := io.ReadAll(p.Body)
+			found = bytes.Equal(got, pdfBytes)
+		}
+	}
+	if !found {
+		t.Error("the outbox mail does not carry the PDF byte for byte")
+	}
+	if f := h.sim.MediaFetches(); len(f) != 1 || !f[0].Auth {
+		t.Errorf("media fetches %+v, want one with credentials", f)
+	}
+	h.shutdown()
+	db, err := openStore(t.Context(), h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	j, err := db.Get(t.Context(), "in-"+sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.ReportState != faxbridge.ReportSent || j.CleanedAt.IsZero() || !j.NextAt.IsZero() {
+		t.Errorf("job: report %q, cleaned %v, next %v", j.ReportState, j.CleanedAt, j.NextAt)
 	}
 }
