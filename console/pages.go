@@ -394,7 +394,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, u *user) {
 	again := func(err error) {
 		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, r, statusOf(err), "send", u, map[string]any{
-			"Problem": faxbridge.ErrorMessage(err), "To": req.To, "Subject": req.Subject, "Cover": req.Cover,
+			"Problem": sentence(faxbridge.ErrorMessage(err)), "To": req.To, "Subject": req.Subject, "Cover": req.Cover,
 		})
 	}
 	if r.MultipartForm != nil {
@@ -446,8 +446,16 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request, u *user) {
 		N     int
 	}
 	var q []depth
-	for _, st := range []faxbridge.State{faxbridge.StateQueued, faxbridge.StateSubmitting, faxbridge.StateSending, faxbridge.StateDone} {
-		q = append(q, depth{string(st), h.Queue[st]})
+	for _, st := range []struct {
+		state faxbridge.State
+		words string
+	}{
+		{faxbridge.StateQueued, "queued, waiting to be sent"},
+		{faxbridge.StateSubmitting, "being handed to the provider"},
+		{faxbridge.StateSending, "with the provider, waiting for the outcome"},
+		{faxbridge.StateDone, "finished, report or cleanup still to do"},
+	} {
+		q = append(q, depth{st.words, h.Queue[st.state]})
 	}
 	s.render(w, r, http.StatusOK, "health", u, map[string]any{"Health": h, "Queue": q, "Refresh": refreshSeconds * 3})
 }

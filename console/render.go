@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/faxbridge/faxbridge"
 )
@@ -82,5 +85,19 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, u *user, err 
 		s.log.Warn("console request failed", "path", r.URL.Path, "err", err)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, status, "error", u, map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
+	s.render(w, r, status, "error", u, map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": sentence(msg)})
+}
+
+// sentence makes an error's text, written to fit an SMTP reply too, read
+// as a sentence on a page: a capital first letter and a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
 }

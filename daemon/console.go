@@ -163,7 +163,11 @@ func (a *consoleApp) Health(ctx context.Context) console.Health {
 	}
 	check("Fax provider", provider, "no problem seen on recent calls")
 	counts, err := a.m.db.CountActive(ctx)
-	check("Queue", err, "counted")
+	moving := 0
+	for _, n := range counts.ByState {
+		moving += n
+	}
+	check("Queue", err, fmt.Sprintf("%d fax(es) with work left", moving))
 	h.Queue, h.ReportsPending = counts.ByState, counts.ReportsPending
 	if h.ReportsPending > 0 {
 		check("Mail relay", errors.New("reports waiting"), "")
