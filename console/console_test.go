@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -110,3 +112,81 @@ func TestInboundRow(t *testing.T) {
 type formatOnly struct{ App }
 
 func (formatOnly) FormatNumber(to string) string { return to }
+
+// sessionApp keeps sessions in memory for the expiry rules; the list it
+// serves is empty.
+type sessionApp struct {
+	App
+	sessions map[string]*faxbridge.Session
+	deleted  []string
+}
+
+func (a *sessionApp) Session(_ context.Context, id string) (*faxbridge.Session, error) {
+	if s, ok := a.sessions[id]; ok {
+		c := *s
+		return &c, nil
+	}
+	return nil, faxbridge.Errorf(faxbridge.ENotFound, "no such session")
+}
+func (a *sessionApp) TouchSession(_ context.Context, id string, t time.Time) error {
+	a.sessions[id].SeenAt = t
+	return nil
+}
+func (a *sessionApp) DeleteSession(_ context.Context, id string) error {
+	delete(a.sessions, id)
+	a.deleted = append(a.deleted, id)
+	return nil
+}
+func (a *sessionApp) Role(name string) string {
+	if name == "gone" {
+		return ""
+	}
+	return RoleAdmin
+}
+func (a *sessionApp) SenderOf(name string) string { return "user:" + name }
+func (a *sessionApp) Search(context.Context, faxbridge.JobQuery) ([]*faxbridge.Job, error) {
+	return nil, nil
+}
+
+// A session ends when idle too long, when too old however busy, and when
+// its user loses the console role; use within the idle time keeps it.
+func TestSessionExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	app := &sessionApp{sessions: map[string]*faxbridge.Session{}}
+	srv, err := New(Config{App: app, IdleTimeout: 30 * time.Minute, MaxAge: 2 * time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(token, user string) {
+		app.sessions[sessionID(token)] = &faxbridge.Session{ID: sessionID(token), User: user, CSRF: "c", CreatedAt: now, SeenAt: now}
+	}
+	get := func(token string) int {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	add("busy", "office")
+	add("idle", "office")
+	add("removed", "gone")
+	for i := 0; i < 4; i++ { // 100 minutes of use, 25 minutes apart
+		now = now.Add(25 * time.Minute)
+		if code := get("busy"); code != http.StatusOK {
+			t.Fatalf("busy session after %d uses: %d", i+1, code)
+		}
+	}
+	if code := get("idle"); code != http.StatusSeeOther {
+		t.Errorf("session idle for 100 minutes: %d, want a redirect to sign in", code)
+	}
+	now = now.Add(25 * time.Minute) // 125 minutes after sign-in
+	if code := get("busy"); code != http.StatusSeeOther {
+		t.Errorf("session past its maximum age: %d, want a redirect to sign in", code)
+	}
+	if code := get("removed"); code != http.StatusSeeOther {
+		t.Errorf("session of a user without a role: %d", code)
+	}
+	if len(app.sessions) != 0 || len(app.deleted) != 3 {
+		t.Errorf("sessions left %v, deleted %d", app.sessions, len(app.deleted))
+	}
+}
