@@ -39,6 +39,11 @@ func (s *Service) Cancel(ctx context.Context, id string) (*faxbridge.Job, error)
 	if err != nil {
 		return nil, err
 	}
+	if j.Dir() == faxbridge.Inbound {
+		// A received fax is already here; cancelling it would only drop
+		// it (and let it be deleted at the provider) unmailed.
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "job %s is a received fax; it cannot be canceled", j.ID)
+	}
 	switch j.State {
 	case faxbridge.StateQueued:
 		return s.modify(ctx, id, func(j *faxbridge.Job) error {

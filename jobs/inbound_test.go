@@ -307,3 +307,17 @@ func TestInboundID(t *testing.T) {
 		t.Errorf("other SID: %q", odd)
 	}
 }
+
+// An operator's cancel must not drop a received fax unmailed.
+func TestInboundCannotBeCanceled(t *testing.T) {
+	r := newInboundRig(t, nil)
+	sid := r.arrive(signalwiretest.Incoming{Document: threePages})
+	r.poll(1)
+	if _, err := r.svc.Cancel(context.Background(), InboundID(sid)); faxbridge.ErrorCode(err) != faxbridge.EInvalid {
+		t.Fatalf("Cancel of a received fax: %v, want invalid", err)
+	}
+	r.drain()
+	if n := len(r.mail.mails()); n != 1 {
+		t.Errorf("%d mails, want 1", n)
+	}
+}
