@@ -438,9 +438,6 @@ func (s *Service) cleanupFax(ctx context.Context, j *faxbridge.Job) error {
 // was lost.
 func (s *Service) inboundLoop(ctx context.Context) {
 	in := s.cfg.Inbound
-	if in.PollEvery <= 0 || in.Inbox == nil {
-		return
-	}
 	t := time.NewTimer(in.PollEvery)
 	defer t.Stop()
 	for {
@@ -456,6 +453,11 @@ func (s *Service) inboundLoop(ctx context.Context) {
 		}
 		t.Reset(in.PollEvery)
 	}
+}
+
+// polling reports whether the worker polls for received faxes.
+func (s *Service) polling() bool {
+	return s.cfg.Inbound.PollEvery > 0 && s.cfg.Inbound.Inbox != nil
 }
 
 // PollInbound lists recent received faxes on our routed numbers and

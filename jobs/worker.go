@@ -38,11 +38,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.retainLoop(ctx)
 	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.inboundLoop(ctx)
-	}()
+	if s.polling() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.inboundLoop(ctx)
+		}()
+	}
 
 	for {
 		skipped = s.releaseSkipped(ctx, skipped)
