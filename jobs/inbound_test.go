@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,9 @@ type inboundRig struct {
 	sim   *signalwiretest.Server
 	mail  *mailbox
 	clock time.Time
+
+	mu     sync.Mutex
+	events []string // inbound events, as metrics count them
 }
 
 const ourNumber = "+15550100000"
@@ -97,7 +101,14 @@ func newInboundRig(t *testing.T, mod func(*InboundConfig)) *inboundRig {
 	if mod != nil {
 		mod(&in)
 	}
-	r.svc = New(Config{ReportFrom: "Fax <fax@gw.example>", Hostname: "gw.example", Inbound: in}, db, blobs, fax, nil,
+	onEvent := func(event, value string) {
+		if event == "inbound" {
+			r.mu.Lock()
+			r.events = append(r.events, value)
+			r.mu.Unlock()
+		}
+	}
+	r.svc = New(Config{ReportFrom: "Fax <fax@gw.example>", Hostname: "gw.example", Inbound: in, OnEvent: onEvent}, db, blobs, fax, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.svc.now = func() time.Time { return r.clock }
 	return r
@@ -189,6 +200,11 @@ func TestInboundPolledMailedOnceAndReleased(t *testing.T) {
 	if _, err := r.blobs.Open(context.Background(), j.DocumentKey); faxbridge.ErrorCode(err) != faxbridge.ENotFound {
 		t.Errorf("our copy after cleanup: %v, want gone", err)
 	}
+	r.mu.Lock()
+	if got := strings.Join(r.events, ","); got != "received,mailed" {
+		t.Errorf("inbound events %q, want received,mailed", got)
+	}
+	r.mu.Unlock()
 	// A late action callback for the same fax changes nothing.
 	if err := r.svc.ReceiveFax(context.Background(), faxbridge.FaxStatus{SID: sid, Status: "received", To: ourNumber}); err != nil {
 		t.Fatal(err)
@@ -251,6 +267,11 @@ func TestInboundFailedNotice(t *testing.T) {
 		if f, _ := r.sim.Fax(sid); !f.Deleted {
 			t.Errorf("notices %v: the failed fax is left at the provider", notices)
 		}
+		r.mu.Lock()
+		if got := strings.Join(r.events, ","); got != "failed" {
+			t.Errorf("inbound events %q, want failed", got)
+		}
+		r.mu.Unlock()
 	}
 }
 
