@@ -161,3 +161,32 @@ func TestDemoFaxArrivesInOutbox(t *testing.T) {
 		t.Errorf("job: report %q, cleaned %v, next %v", j.ReportState, j.CleanedAt, j.NextAt)
 	}
 }
+
+// `faxbridge check-config` names every bad route.
+func TestCheckConfigRoutes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `api_token = ""`, `api_token = "t"`, 1)
+	s = strings.Replace(s, `signing_key = ""`, `signing_key = "k"`, 1)
+	path := filepath.Join(t.TempDir(), "f.toml")
+	good := s + "\n[[inbound.routes]]\nnumber = \"+15551230000\"\nmail_to = [\"desk@example.com\"]\n"
+	os.WriteFile(path, []byte(good), 0o600)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check-config", "-config", path}, &out, &errOut); code != 0 {
+		t.Fatalf("a good route: exit %d: %s", code, errOut.String())
+	}
+	bad := s + "\n[[inbound.routes]]\nnumber = \"5551230000\"\nmail_to = [\"desk at example\"]\n"
+	os.WriteFile(path, []byte(bad), 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check-config", "-config", path}, &out, &errOut); code != 1 {
+		t.Fatalf("a bad route: exit %d", code)
+	}
+	for _, want := range []string{`inbound.routes[0].number "5551230000"`, `inbound.routes[0].mail_to: "desk at example"`} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}
