@@ -89,7 +89,8 @@ func TestSQLitePlans(t *testing.T) {
 		index string
 	}{
 		{`SELECT id, version, data FROM jobs WHERE next_at IS NOT NULL AND next_at <= 1 AND lease_until <= 1 ORDER BY next_at, id LIMIT 4`, "jobs_active"},
-		{`SELECT min(CASE WHEN lease_until > next_at THEN lease_until ELSE next_at END) FROM jobs WHERE next_at IS NOT NULL`, "jobs_active"},
+		{`SELECT next_at FROM jobs WHERE next_at IS NOT NULL AND lease_until <= next_at ORDER BY next_at LIMIT 1`, "jobs_active"},
+		{`SELECT min(lease_until) FROM jobs WHERE lease_until > 0 AND next_at IS NOT NULL AND lease_until > next_at`, "jobs_leased"},
 		{`SELECT id FROM jobs WHERE next_at IS NULL AND updated_at < 1 AND state = 'done' ORDER BY updated_at LIMIT 10`, "jobs_settled"},
 	}
 	for _, tc := range tests {

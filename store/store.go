@@ -169,6 +169,7 @@ var migrations = [][]string{
 		`CREATE INDEX jobs_active ON jobs (next_at) WHERE next_at IS NOT NULL`,
 		`DROP INDEX jobs_next_at`,
 		`CREATE INDEX jobs_settled ON jobs (state, updated_at) WHERE next_at IS NULL`,
+		`CREATE INDEX jobs_leased ON jobs (lease_until) WHERE lease_until > 0`,
 		`CREATE TABLE pace (
 			name    TEXT PRIMARY KEY,
 			next_at BIGINT NOT NULL
@@ -636,14 +637,25 @@ func (db *DB) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job
 // lease rather than from its NextAt: a worker that sleeps until NextDue would
 // otherwise wake again and again for a job it cannot claim.
 func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
-	var ms sql.NullInt64
-	err := db.rd.QueryRowContext(ctx, `SELECT min(CASE WHEN lease_until > next_at THEN lease_until ELSE next_at END)
-		FROM jobs WHERE next_at IS NOT NULL`).Scan(&ms)
+	//
+	// It is the smaller of two index walks, neither of which reads every
+	// active job (a backlog, or faxes waiting for their callback, can be
+	// thousands, and the worker asks after most steps): the first job in
+	// next_at order that is not held past its NextAt (the walk passes over
+	// only the few held ones), and the earliest end of a lease that does
+	// hold a job past its NextAt (jobs_leased has only leased jobs).
+	var free, held sql.NullInt64
+	err := db.rd.QueryRowContext(ctx, `SELECT
+		(SELECT next_at FROM jobs WHERE next_at IS NOT NULL AND lease_until <= next_at ORDER BY next_at LIMIT 1),
+		(SELECT min(lease_until) FROM jobs WHERE lease_until > 0 AND next_at IS NOT NULL AND lease_until > next_at)`).Scan(&free, &held)
 	if err != nil {
 		return time.Time{}, db.fail(fmt.Errorf("next due job: %w", err))
 	}
-	if !ms.Valid {
+	switch {
+	case !free.Valid && !held.Valid:
 		return time.Time{}, nil
+	case !held.Valid || (free.Valid && free.Int64 <= held.Int64):
+		return time.UnixMilli(free.Int64), nil
 	}
-	return time.UnixMilli(ms.Int64), nil
+	return time.UnixMilli(held.Int64), nil
 }

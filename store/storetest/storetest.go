@@ -644,6 +644,15 @@ func testNextDue(t *testing.T, open Opener) {
 	if d := due(); !d.Equal(now.Add(5 * time.Minute)) {
 		t.Fatalf("next due with the first job leased = %v, want %v", d, now.Add(5*time.Minute))
 	}
+	// Both held: the earlier end of a lease.
+	got, err = s.Claim(ctx, "A", now.Add(5*time.Minute), time.Minute, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameIDs(t, "second claim", got, "later")
+	if d := due(); !d.Equal(now.Add(6 * time.Minute)) {
+		t.Fatalf("next due with both jobs leased = %v, want %v (the end of the shorter lease)", d, now.Add(6*time.Minute))
+	}
 
 	for _, id := range []string{"first", "later"} {
 		j := mustGet(t, s, id)
