@@ -36,6 +36,12 @@ type Error struct {
 	RetryAfter time.Duration
 }
 
+// ErrAccount marks a provider refusal of our account rather than of the
+// fax: credentials rotated or lacking a scope, or a balance run dry. An
+// operator fixes it; the faxes wait for that (until they give up) instead of
+// failing.
+var ErrAccount = errors.New("the fax provider refused this gateway's account")
+
 // ErrAmbiguous marks a failed call whose effect is unknown: the request may
 // have reached the provider and been acted on (a timeout or reset after the
 // request was written). Callers must reconcile before repeating it.

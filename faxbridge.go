@@ -252,23 +252,41 @@ func TerminalFaxStatus(status string) bool {
 	return false
 }
 
+// SentQuery selects outbound faxes at the provider: to To, from From (""
+// for any) and created at or after Since.
+type SentQuery struct {
+	To    string
+	From  string
+	Since time.Time
+}
+
 // FaxProvider sends faxes and tells what became of them. SignalWire is the
 // first; others implement the same interface.
 type FaxProvider interface {
 	// Send submits a fax. A returned error carries a Code: Unavailable for
-	// faults worth retrying (rate limits, 5xx, network), Invalid or
-	// Unauthorized for refusals that retrying cannot fix.
+	// faults worth retrying (rate limits, 5xx, network), Invalid for
+	// refusals of the fax itself. An error that wraps ErrAccount is the
+	// provider refusing our account (credentials, scope, balance): an
+	// operator fixes it and the fax waits. One that wraps ErrAmbiguous may
+	// have created the fax.
 	Send(ctx context.Context, req FaxRequest) (FaxStatus, error)
 	// Fetch returns the current status of a fax.
 	Fetch(ctx context.Context, sid string) (FaxStatus, error)
-	// FindSent looks for a fax to `to` created at or after `since` whose media
-	// URL is mediaURL: the reconciliation after a crash in mid-submission. It
-	// returns (nil, nil) when the provider has no such fax.
-	FindSent(ctx context.Context, to string, since time.Time, mediaURL string) (*FaxStatus, error)
-	// ListSent returns every fax to `to` created at or after `since`,
-	// newest first: the fallback of reconciliation when the provider
-	// reports its own copy of the media rather than our URL.
-	ListSent(ctx context.Context, to string, since time.Time) ([]FaxStatus, error)
+	// FindSent returns the faxes matching q whose media URL is mediaURL,
+	// newest first: the reconciliation of a submission whose answer was
+	// lost. Providers whose listings lag behind creates may omit a fax
+	// created moments ago; the caller lists more than once.
+	FindSent(ctx context.Context, q SentQuery, mediaURL string) ([]FaxStatus, error)
+	// ListSent returns every fax matching q, newest first: the fallback of
+	// reconciliation when the provider reports its own copy of the media
+	// rather than our URL.
+	ListSent(ctx context.Context, q SentQuery) ([]FaxStatus, error)
+	// Cancel withdraws a fax the provider has not started to send; it
+	// fails with EInvalid once sending began.
+	Cancel(ctx context.Context, sid string) error
+	// DeleteMedia deletes the provider's stored copies of a finished fax's
+	// document. A fax or media already gone is not an error.
+	DeleteMedia(ctx context.Context, sid string) error
 }
 
 // BlobStore keeps documents where the fax provider can fetch them.

@@ -230,41 +230,18 @@ func (c *Client) Cancel(ctx context.Context, sid string) error {
 // date_created from SignalWire's.
 const clockSkew = time.Minute
 
-// FindSent looks for a fax to `to`, created at or after since (less a minute
-// for clock skew), whose media URL is mediaURL, and returns the newest one or
-// nil.
-//
-// The server-side DateCreatedAfter filter is sent as a date (YYYY-MM-DD) one
-// day early: the public documentation leaves open whether the filter is
-// strict and whether it honours a time of day, and a day early is a superset
-// under every reading. The precise cut is made here, on date_created.
-func (c *Client) FindSent(ctx context.Context, to string, since time.Time, mediaURL string) (*faxbridge.FaxStatus, error) {
-	if to == "" || mediaURL == "" {
+// FindSent returns the faxes matching q, created at or after q.Since (less a
+// minute for clock skew), whose media URL is mediaURL, newest first.
+func (c *Client) FindSent(ctx context.Context, q faxbridge.SentQuery, mediaURL string) ([]faxbridge.FaxStatus, error) {
+	if q.To == "" || mediaURL == "" {
 		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number or document link was given.")
 	}
-	var best *faxbridge.FaxStatus
-	err := c.list(ctx, to, since, func(f fax) {
-		if !sameMedia(f.MediaURL.s, mediaURL) && !sameMedia(f.OriginalMediaURL.s, mediaURL) {
-			return
-		}
-		if best == nil || f.Created.After(best.CreatedAt) {
-			st := f.status()
-			best = &st
+	var out []faxbridge.FaxStatus
+	err := c.list(ctx, q, func(f fax) {
+		if sameMedia(f.MediaURL.s, mediaURL) || sameMedia(f.OriginalMediaURL.s, mediaURL) {
+			out = append(out, f.status())
 		}
 	})
-	return best, err
-}
-
-// ListSent returns every fax to `to` created at or after since (less a
-// minute for clock skew), newest first. The worker uses it when FindSent
-// finds nothing because the provider reports its own copy of the media
-// instead of our URL.
-func (c *Client) ListSent(ctx context.Context, to string, since time.Time) ([]faxbridge.FaxStatus, error) {
-	if to == "" {
-		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number was given.")
-	}
-	var out []faxbridge.FaxStatus
-	err := c.list(ctx, to, since, func(f fax) { out = append(out, f.status()) })
 	if err != nil {
 		return nil, err
 	}
@@ -272,14 +249,67 @@ func (c *Client) ListSent(ctx context.Context, to string, since time.Time) ([]fa
 	return out, nil
 }
 
+// ListSent returns every fax matching q, created at or after q.Since (less a
+// minute for clock skew), newest first. The worker uses it when FindSent
+// finds nothing because the provider reports its own copy of the media
+// instead of our URL.
+func (c *Client) ListSent(ctx context.Context, q faxbridge.SentQuery) ([]faxbridge.FaxStatus, error) {
+	if q.To == "" {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number was given.")
+	}
+	var out []faxbridge.FaxStatus
+	err := c.list(ctx, q, func(f fax) { out = append(out, f.status()) })
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out, nil
+}
+
+// DeleteMedia deletes every stored copy of a fax's document at SignalWire
+// (DELETE .../Faxes/{Sid}/Media/{MediaSid}); what is already gone counts
+// as deleted.
+func (c *Client) DeleteMedia(ctx context.Context, sid string) error {
+	if sid == "" {
+		return faxbridge.Errorf(faxbridge.EInvalid, "No fax ID was given.")
+	}
+	base := c.faxes + "/" + url.PathEscape(sid) + "/Media"
+	var l struct {
+		Media []struct {
+			SID text `json:"sid"`
+		} `json:"media"`
+	}
+	err := c.retry(ctx, func() error { return c.do(ctx, http.MethodGet, base, nil, opFetch, &l) })
+	if faxbridge.ErrorCode(err) == faxbridge.ENotFound {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list media of fax %s: %w", sid, err)
+	}
+	for _, m := range l.Media {
+		if m.SID.s == "" {
+			continue
+		}
+		err := c.do(ctx, http.MethodDelete, base+"/"+url.PathEscape(m.SID.s), nil, opDelete, nil)
+		if err != nil && faxbridge.ErrorCode(err) != faxbridge.ENotFound {
+			return fmt.Errorf("delete media of fax %s: %w", sid, err)
+		}
+	}
+	return nil
+}
+
 // list pages through the faxes to `to` created since (less clock skew) and
 // calls visit for each one that really matches, whatever the server's
 // filters did.
-func (c *Client) list(ctx context.Context, to string, since time.Time, visit func(fax)) error {
-	cut := since.Add(-clockSkew)
+func (c *Client) list(ctx context.Context, sq faxbridge.SentQuery, visit func(fax)) error {
+	to := sq.To
+	cut := sq.Since.Add(-clockSkew)
 	q := url.Values{}
 	if to != "" {
 		q.Set("To", to)
+	}
+	if sq.From != "" {
+		q.Set("From", sq.From)
 	}
 	q.Set("DateCreatedAfter", cut.UTC().AddDate(0, 0, -1).Format(time.DateOnly))
 	q.Set("PageSize", strconv.Itoa(pageSize))

@@ -542,12 +542,12 @@ func TestFindSent(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	got, err := client(t, srv.URL, nil).FindSent(context.Background(), to, since, media)
+	got, err := client(t, srv.URL, nil).FindSent(context.Background(), faxbridge.SentQuery{To: to, Since: since}, media)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got == nil || got.SID != "newest" {
-		t.Fatalf("got %+v, want the newest match", got)
+	if len(got) == 0 || got[0].SID != "newest" {
+		t.Fatalf("got %+v, want the newest match first", got)
 	}
 	reqs := s.all()
 	if len(reqs) != 3 {
@@ -570,21 +570,21 @@ func TestFindSent(t *testing.T) {
 	delete(pages, "2")
 	pages["1"] = strings.Replace(pages["1"], `"next_page_uri":"`+faxesPath+`?To=%2B15552223333&Page=2&PageToken=t2"`, `"next_page_uri":""`, 1)
 	mu.Unlock()
-	got, err = client(t, srv.URL, nil).FindSent(context.Background(), to, since, media)
-	if err != nil || got == nil || got.SID != "stripped" {
+	got, err = client(t, srv.URL, nil).FindSent(context.Background(), faxbridge.SentQuery{To: to, Since: since}, media)
+	if err != nil || len(got) == 0 || got[0].SID != "stripped" {
 		t.Fatalf("got %+v, %v; want the stripped-query match", got, err)
 	}
 
 	// Nothing matches a later since.
-	got, err = client(t, srv.URL, nil).FindSent(context.Background(), to, since.Add(time.Hour), media)
-	if err != nil || got != nil {
+	got, err = client(t, srv.URL, nil).FindSent(context.Background(), faxbridge.SentQuery{To: to, Since: since.Add(time.Hour)}, media)
+	if err != nil || len(got) != 0 {
 		t.Fatalf("got %+v, %v; want nil", got, err)
 	}
 }
 
 func TestFindSentRefusesForeignNextPage(t *testing.T) {
 	srv, s := server(t, http.StatusOK, `{"faxes":[],"next_page_uri":"https://evil.example/steal"}`, nil)
-	_, err := client(t, srv.URL, nil).FindSent(context.Background(), "+1555", time.Now(), "https://m/x")
+	_, err := client(t, srv.URL, nil).FindSent(context.Background(), faxbridge.SentQuery{To: "+1555", Since: time.Now()}, "https://m/x")
 	if faxbridge.ErrorCode(err) != faxbridge.EUnavailable {
 		t.Errorf("err %v, want unavailable", err)
 	}
@@ -595,7 +595,7 @@ func TestFindSentRefusesForeignNextPage(t *testing.T) {
 
 func TestFindSentStopsLoops(t *testing.T) {
 	srv, s := server(t, http.StatusOK, `{"faxes":[],"next_page_uri":"`+faxesPath+`?Page=1"}`, nil)
-	_, err := client(t, srv.URL, nil).FindSent(context.Background(), "+1555", time.Now(), "https://m/x")
+	_, err := client(t, srv.URL, nil).FindSent(context.Background(), faxbridge.SentQuery{To: "+1555", Since: time.Now()}, "https://m/x")
 	if faxbridge.ErrorCode(err) != faxbridge.EUnavailable {
 		t.Errorf("err %v, want unavailable", err)
 	}

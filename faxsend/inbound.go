@@ -147,7 +147,7 @@ func (b *limitedBody) Close() error { return b.r.Close() }
 // faxes are dropped here.
 func (c *Client) ListReceived(ctx context.Context, to string, since time.Time) ([]faxbridge.FaxStatus, error) {
 	var out []faxbridge.FaxStatus
-	err := c.list(ctx, to, since, func(f fax) {
+	err := c.list(ctx, faxbridge.SentQuery{To: to, Since: since}, func(f fax) {
 		if f.Direction.s == string(faxbridge.Inbound) {
 			out = append(out, f.status())
 		}

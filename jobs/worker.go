@@ -277,7 +277,11 @@ func (s *Service) adopt(ctx context.Context, j *faxbridge.Job, st faxbridge.FaxS
 // be sent again.
 func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	cctx, cancel := s.ctxFor(ctx)
-	st, err := s.fax.FindSent(cctx, j.Destination.To, j.IntentAt, j.MediaURL)
+	var st *faxbridge.FaxStatus
+	found, err := s.fax.FindSent(cctx, faxbridge.SentQuery{To: j.Destination.To, From: j.From, Since: j.IntentAt}, j.MediaURL)
+	if err == nil && len(found) > 0 {
+		st = &found[len(found)-1]
+	}
 	if err == nil && st == nil {
 		st, err = s.findUnclaimed(cctx, j)
 	}
@@ -304,7 +308,7 @@ func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 // other than our storage and that no job of ours knows. The oldest such fax
 // is ours; two jobs to one number caught in the same window each adopt one.
 func (s *Service) findUnclaimed(ctx context.Context, j *faxbridge.Job) (*faxbridge.FaxStatus, error) {
-	cands, err := s.fax.ListSent(ctx, j.Destination.To, j.IntentAt)
+	cands, err := s.fax.ListSent(ctx, faxbridge.SentQuery{To: j.Destination.To, From: j.From, Since: j.IntentAt})
 	if err != nil {
 		return nil, err
 	}
