@@ -3,6 +3,7 @@ package signalwiretest
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net"
@@ -27,6 +28,7 @@ type rq struct {
 	r       *http.Request
 	latency time.Duration
 	form    url.Values // parsed body, for the rejection record
+	faults  Faults     // as they were when the request arrived
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +53,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reset(w)
 		return
 	}
-	q := &rq{s: s, w: w, r: r, latency: faults.Latency}
+	q := &rq{s: s, w: w, r: r, latency: faults.Latency, faults: faults}
 	s.route(q)
 }
 
@@ -65,15 +67,19 @@ func (s *Server) route(q *rq) {
 		q.fail(http.StatusNotFound, codeNotFound, "The requested resource "+path+" was not found", false)
 		return
 	}
+	if s.cfg.Now().Before(q.faults.AuthFailUntil) {
+		// A rotated token and one without the Fax scope look the same to
+		// the client: code 20003, with 401 or 403.
+		if q.faults.AuthFailStatus == http.StatusForbidden {
+			s.refuseAuth(q, http.StatusForbidden, "Authentication Error - the API token is not permitted to use the Fax API", true)
+		} else {
+			s.refuseAuth(q, http.StatusUnauthorized, "Authentication Error - invalid username or token", true)
+		}
+		return
+	}
 	user, pass, ok := q.r.BasicAuth()
 	if !ok || !same(user, s.cfg.ProjectID) || !same(pass, s.cfg.APIToken) {
-		if strings.Contains(path, "/Media/") {
-			s.mu.Lock()
-			s.fetches = append(s.fetches, MediaFetch{Time: s.cfg.Now(), Status: http.StatusUnauthorized})
-			s.mu.Unlock()
-		}
-		q.w.Header().Set("WWW-Authenticate", `Basic realm="SignalWire"`)
-		q.fail(http.StatusUnauthorized, codeAuth, "Authentication Error - invalid username or token", false)
+		s.refuseAuth(q, http.StatusUnauthorized, "Authentication Error - invalid username or token", false)
 		return
 	}
 	parts := strings.Split(strings.TrimPrefix(path, apiPrefix), "/")
@@ -112,6 +118,20 @@ func (s *Server) route(q *rq) {
 	}
 }
 
+// refuseAuth answers a request whose credentials are refused. A media
+// download refused so is recorded as a fetch, as any other.
+func (s *Server) refuseAuth(q *rq, status int, msg string, forced bool) {
+	if strings.Contains(q.r.URL.Path, "/Media/") {
+		s.mu.Lock()
+		s.fetches = append(s.fetches, MediaFetch{Time: s.cfg.Now(), Status: status})
+		s.mu.Unlock()
+	}
+	if status == http.StatusUnauthorized {
+		q.w.Header().Set("WWW-Authenticate", `Basic realm="SignalWire"`)
+	}
+	q.fail(status, codeAuth, msg, forced)
+}
+
 func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
 func (s *Server) create(q *rq) {
@@ -130,9 +150,15 @@ func (s *Server) create(q *rq) {
 // accept answers a valid create, as the faults say.
 func (s *Server) accept(q *rq, spec Fax, form url.Values) {
 	s.mu.Lock()
+	if s.cfg.Now().Before(s.faults.NoBalanceUntil) {
+		s.mu.Unlock()
+		q.fail(statusNoBalance, codeNoBalance, "Insufficient balance to complete the request", true)
+		return
+	}
 	forced := s.nextForced()
 	status := s.faults.CreateStatus
 	acceptThenReset := s.faults.AcceptThenReset
+	slow := s.faults.SlowCreate
 	s.mu.Unlock()
 	if status == 0 {
 		status = http.StatusOK
@@ -152,7 +178,10 @@ func (s *Server) accept(q *rq, spec Fax, form url.Values) {
 	case forced != nil:
 		answer = forced.Status
 	}
-	f, err := s.createFax(spec, form, answer)
+	f, err := s.createAfter(q, slow, spec, form, answer)
+	if errors.Is(err, errGone) {
+		return // the client gave up; the fax is still on its way
+	}
 	if err != nil {
 		q.fail(http.StatusServiceUnavailable, codeInternal, "Service unavailable", false)
 		return
@@ -164,6 +193,53 @@ func (s *Server) accept(q *rq, spec Fax, form url.Values) {
 		q.forced(forced)
 	default:
 		q.json(status, s.renderFax(f))
+	}
+}
+
+// errGone says the client left before a slow create was carried out.
+var errGone = errors.New("signalwiretest: client gone before the create took effect")
+
+// createAfter creates the fax after delay d, whatever becomes of the
+// request meanwhile, and returns it if the client is still waiting for it.
+// A create the client gave up on is recorded with Answer 0.
+func (s *Server) createAfter(q *rq, d time.Duration, spec Fax, form url.Values, answer int) (*fax, error) {
+	if d <= 0 {
+		return s.createFax(spec, form, answer)
+	}
+	type result struct {
+		f   *fax
+		err error
+	}
+	done := make(chan result, 1)
+	s.mu.Lock()
+	ok := s.begin()
+	s.mu.Unlock()
+	if !ok {
+		return nil, errClosed
+	}
+	gone := q.r.Context().Done()
+	go func() {
+		defer s.end()
+		// Only the server's closing cuts the wait short: the client's
+		// leaving does not stop a create already under way.
+		if !s.sleep(d, nil) {
+			done <- result{err: errClosed}
+			return
+		}
+		a := answer
+		select {
+		case <-gone:
+			a = 0
+		default:
+		}
+		f, err := s.createFax(spec, form, a)
+		done <- result{f, err}
+	}()
+	select {
+	case r := <-done:
+		return r.f, r.err
+	case <-gone:
+		return nil, errGone
 	}
 }
 
@@ -239,10 +315,12 @@ func (s *Server) list(q *rq) {
 	}
 
 	s.mu.Lock()
+	now, lag := s.cfg.Now(), s.faults.ListLag
 	var all []*fax
 	for _, f := range s.faxes {
 		switch {
 		case f.Deleted, after > 0 && f.seq >= after,
+			lag > 0 && now.Sub(f.Created) < lag,
 			query.Has("To") && f.To != query.Get("To"),
 			query.Has("From") && f.From != query.Get("From"),
 			!from.zero() && !from.before(f.Created),
@@ -426,6 +504,20 @@ func (s *Server) mediaList(q *rq, sid string) {
 
 func (s *Server) media(q *rq, sid, mediaSID string, asJSON bool) {
 	s.mu.Lock()
+	var forced *HTTPError
+	if q.r.Method == http.MethodDelete && len(s.faults.MediaDeleteErrors) > 0 {
+		forced = &s.faults.MediaDeleteErrors[0]
+		s.faults.MediaDeleteErrors = s.faults.MediaDeleteErrors[1:]
+		if !forced.Accept {
+			s.mu.Unlock()
+			if forced.Reset {
+				s.reset(q.w)
+			} else {
+				q.forced(forced)
+			}
+			return
+		}
+	}
 	f := s.lookup(sid)
 	if f == nil || f.MediaSID != mediaSID || s.mediaURL(f) == "" {
 		if f != nil && f.Direction == "inbound" && q.r.Method == http.MethodGet {
@@ -439,7 +531,14 @@ func (s *Server) media(q *rq, sid, mediaSID string, asJSON bool) {
 		f.MediaDeleted = true
 		f.body = nil
 		s.mu.Unlock()
-		q.noContent()
+		switch {
+		case forced != nil && forced.Reset:
+			s.reset(q.w)
+		case forced != nil:
+			q.forced(forced)
+		default:
+			q.noContent()
+		}
 		return
 	}
 	if !asJSON {

@@ -54,6 +54,42 @@ type Faults struct {
 	// ISODates renders date_created/date_updated as RFC 3339 (as SignalWire's
 	// samples show) instead of the Twilio-style RFC 1123 with numeric zone.
 	ISODates bool
+	// SlowCreate makes a create take effect only this long after the request
+	// arrived, whether or not the client is still waiting: a client that
+	// gives up earlier gets no answer, and the fax still comes into being
+	// (dated then) as it does when SignalWire finishes a create after the
+	// client timed out. A client still connected gets the normal answer.
+	// Forced refusals (CreateErrors without Accept) answer at once.
+	SlowCreate time.Duration
+
+	// ListLag hides a fax from list answers until this long after its
+	// date_created (by Config.Now), like a lagging read replica; a fetch by
+	// SID finds it at once.
+	ListLag time.Duration
+
+	// Until AuthFailUntil every API request is refused as SignalWire
+	// refuses a revoked token or one without the Fax scope: AuthFailStatus
+	// (401 when 0, or 403) with code 20003, and WWW-Authenticate on a 401.
+	AuthFailUntil  time.Time
+	AuthFailStatus int
+
+	// Until NoBalanceUntil every valid create is refused with code 30002,
+	// insufficient balance. It is checked before CreateErrors, which keep
+	// their entries for later.
+	NoBalanceUntil time.Time
+
+	// MediaDeleteErrors is a queue of forced answers to DELETE of a fax's
+	// media: each such request that passes authentication takes the first
+	// entry. Accept deletes the media before answering with the error.
+	MediaDeleteErrors []HTTPError
+
+	// TTLUnit is how long one minute of a fax's Ttl lasts, so a test can
+	// watch a fax expire; 0 means a minute. A fax that has not reached a
+	// final status within its Ttl (60 minutes unless the create set it)
+	// ends failed, with an error message saying it expired and its
+	// completed callback. The unit is read when the fax is created.
+	TTLUnit time.Duration
+
 	// HostedMediaURL makes media_url point at the simulator's stored copy
 	// once the document is fetched (null before, and when StoreMedia is
 	// false), as SignalWire describes the field, instead of echoing the
@@ -85,14 +121,15 @@ const (
 	StringNumbers
 )
 
-// HTTPError is one forced answer to a create.
+// HTTPError is one forced answer to a create or a media deletion.
 type HTTPError struct {
 	Status     int    // HTTP status, e.g. 429 or 503
 	Code       int    // the "code" of the error body
 	Message    string // the "message" of the error body
 	RetryAfter string // raw Retry-After header value ("2" or an HTTP date); "" for none
-	// Accept creates the fax before answering with the error: the request
-	// took effect although the client is told it failed.
+	// Accept carries the request out (creates the fax, deletes the media)
+	// before answering with the error: the request took effect although the
+	// client is told it failed.
 	Accept bool
 	// Reset drops the connection instead of answering; Status, Code and
 	// Message are then unused.
@@ -107,7 +144,8 @@ type Outcome struct {
 	Pages           int // 0 for a delivered fax means the counted pages
 	Duration        int // seconds; 0 for a delivered fax means 20 s a page
 	RemoteStationID string
-	// Stall leaves the fax in "sending" for good: its result never comes.
-	// WaitIdle does not wait for a stalled fax.
+	// Stall leaves the fax in "sending" (the call never connects) until its
+	// Ttl runs out, when it fails as expired (see Faults.TTLUnit). WaitIdle
+	// does not wait for a stalled fax to expire.
 	Stall bool
 }

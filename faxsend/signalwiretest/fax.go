@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -71,6 +72,14 @@ func (s *Server) createFax(spec Fax, form url.Values, answer int) (*fax, error) 
 	s.begin()
 	go s.run(f)
 	go s.deliver(f.SID, f.events)
+	// The Ttl watch does not count as activity: WaitIdle must not wait an
+	// hour for a stalled fax. Close still waits for it.
+	unit := s.faults.TTLUnit
+	if unit <= 0 {
+		unit = time.Minute
+	}
+	s.wg.Add(1)
+	go s.expire(f, time.Duration(f.TTL)*unit)
 	s.emit(f, "initiated")
 	s.logf("signalwiretest: fax %s created to %s", f.SID, f.To)
 	return f, nil
@@ -143,6 +152,33 @@ func (s *Server) outcome(f *fax, pages int) Outcome {
 	return out
 }
 
+// expire fails the fax if it has not finished within ttl, as SignalWire
+// stops trying once a fax's Ttl is over.
+func (s *Server) expire(f *fax, ttl time.Duration) {
+	defer s.wg.Done()
+	if !s.sleep(ttl, f.stop) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if final(f.Status) || f.Deleted || s.closed {
+		return
+	}
+	f.ErrorCode = ""
+	f.ErrorMessage = "The fax expired: it could not be sent within its Ttl of " + strconv.Itoa(f.TTL) + " minutes"
+	s.setStatus(f, "failed")
+	// A stalled fax has already closed its callback stream; the expiry
+	// still owes the completed callback, so open a new one.
+	if f.events == nil && s.begin() {
+		f.events = make(chan event, 8)
+		go s.deliver(f.SID, f.events)
+	}
+	s.emit(f, "completed")
+	s.closeEvents(f)
+	s.stop(f)
+	s.logf("signalwiretest: fax %s expired after %d minutes", f.SID, f.TTL)
+}
+
 // advance moves the fax from one status to the next unless it was
 // canceled or deleted meanwhile, and emits the callbacks of the new status.
 func (s *Server) advance(f *fax, from, to string) bool {
@@ -178,6 +214,7 @@ func (s *Server) finish(f *fax, from string, out Outcome) {
 	s.setStatus(f, out.Status)
 	s.emit(f, "completed")
 	s.closeEvents(f)
+	s.stop(f) // ends the Ttl watch
 	s.logf("signalwiretest: fax %s %s %s", f.SID, f.Status, f.ErrorCode)
 }
 

@@ -25,7 +25,15 @@ const (
 	codeBadFrom        = 21212
 	codeBadCallbackURL = 21609
 	codeBadMediaURL    = 21620
+	codeNoBalance      = 30002
 )
+
+// statusNoBalance is the HTTP status of a create refused for want of
+// balance. Neither SignalWire nor the Twilio-compatible material we have
+// says which status goes with code 30002, so this is 402 Payment
+// Required, what payment-metered APIs use for it. Clients must classify
+// by the code, whatever the status.
+const statusNoBalance = 402
 
 var (
 	e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)

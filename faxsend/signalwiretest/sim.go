@@ -279,6 +279,7 @@ func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f.CreateErrors = slices.Clone(f.CreateErrors)
+	f.MediaDeleteErrors = slices.Clone(f.MediaDeleteErrors)
 	s.faults = f
 	s.rng = mrand.New(mrand.NewSource(f.Seed))
 }
@@ -316,6 +317,16 @@ func (s *Server) Fax(sid string) (Fax, bool) {
 		return Fax{}, false
 	}
 	return f.snapshot(), true
+}
+
+// MediaDeleted reports whether the fax's stored media was deleted through
+// the API (DELETE .../Faxes/{Sid}/Media/{MediaSid}). The same fact is in
+// Fax.MediaDeleted.
+func (s *Server) MediaDeleted(sid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.faxes[sid]
+	return ok && f.MediaDeleted
 }
 
 // Callbacks returns every callback attempt, in the order they finished.
