@@ -254,3 +254,45 @@ func TestPortVariants(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCallbackAcceptsUnknownFields: the API documents that callbacks
+// may carry fields beyond the documented list and that they must be
+// accepted. They are signed like the rest and otherwise ignored.
+func TestParseCallbackAcceptsUnknownFields(t *testing.T) {
+	c := callbackClient(t, psk)
+	p := faxParams()
+	p.Set("Timestamp", "Tue, 14 May 2024 10:00:05 +0000")
+	p.Set("CallDuration", "40")
+	p.Set("SomeFieldAddedNextYear", "anything")
+	p.Add("Repeated", "1")
+	p.Add("Repeated", "2")
+
+	st, err := c.ParseCallback(postCallback(cbPath, p, "X-SignalWire-Signature", Sign(psk, cbURL, p)), cbBase)
+	if err != nil {
+		t.Fatalf("POST with unknown fields: %v", err)
+	}
+	if st.SID != "831455c6-574e-4d8b-b6ee-2418140bf4cd" || st.Status != "delivered" || st.Pages != 2 {
+		t.Errorf("POST: got %+v", st)
+	}
+
+	target := "/fax/status?" + p.Encode()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	r.Header.Set("X-SignalWire-Signature", Sign(psk, cbBase+target, nil))
+	if st, err := c.ParseCallback(r, cbBase); err != nil || st.Status != "delivered" {
+		t.Errorf("GET with unknown fields: %+v, %v", st, err)
+	}
+
+	// Unknown fields are still signed: adding one breaks the signature.
+	sig := Sign(psk, cbURL, p)
+	p.Set("Injected", "x")
+	if _, err := c.ParseCallback(postCallback(cbPath, p, "X-SignalWire-Signature", sig), cbBase); faxbridge.ErrorCode(err) != faxbridge.EUnauthorized {
+		t.Errorf("unsigned extra field: err %v, want unauthorized", err)
+	}
+
+	// The size limit still holds, unknown fields or not.
+	p = faxParams()
+	p.Set("Padding", strings.Repeat("x", maxCallback))
+	if _, err := c.ParseCallback(postCallback(cbPath, p, "X-SignalWire-Signature", Sign(psk, cbURL, p)), cbBase); faxbridge.ErrorCode(err) != faxbridge.ETooLarge {
+		t.Errorf("oversized callback: err %v, want too large", err)
+	}
+}

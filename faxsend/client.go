@@ -226,12 +226,16 @@ func (c *Client) Cancel(ctx context.Context, sid string) error {
 	return nil
 }
 
+// dateTimeUTC is RFC 3339 in UTC with whole seconds, as list filters take it.
+const dateTimeUTC = "2006-01-02T15:04:05Z"
+
 // clockSkew widens the FindSent window: `since` comes from our clock and
 // date_created from SignalWire's.
 const clockSkew = time.Minute
 
 // FindSent returns the faxes matching q, created at or after q.Since (less a
-// minute for clock skew), whose media URL is mediaURL, newest first.
+// minute for clock skew), whose media URL is mediaURL, newest first; a fax
+// whose date cannot be read comes last.
 func (c *Client) FindSent(ctx context.Context, q faxbridge.SentQuery, mediaURL string) ([]faxbridge.FaxStatus, error) {
 	if q.To == "" || mediaURL == "" {
 		return nil, faxbridge.Errorf(faxbridge.EInvalid, "No fax number or document link was given.")
@@ -250,7 +254,8 @@ func (c *Client) FindSent(ctx context.Context, q faxbridge.SentQuery, mediaURL s
 }
 
 // ListSent returns every fax matching q, created at or after q.Since (less a
-// minute for clock skew), newest first. The worker uses it when FindSent
+// minute for clock skew), newest first; a fax whose date cannot be read
+// comes last. The worker uses it when FindSent
 // finds nothing because the provider reports its own copy of the media
 // instead of our URL.
 func (c *Client) ListSent(ctx context.Context, q faxbridge.SentQuery) ([]faxbridge.FaxStatus, error) {
@@ -298,8 +303,8 @@ func (c *Client) DeleteMedia(ctx context.Context, sid string) error {
 	return nil
 }
 
-// list pages through the faxes to `to` created since (less clock skew) and
-// calls visit for each one that really matches, whatever the server's
+// list pages through the faxes matching sq created since (less clock skew)
+// and calls visit for each one that really matches, whatever the server's
 // filters did.
 func (c *Client) list(ctx context.Context, sq faxbridge.SentQuery, visit func(fax)) error {
 	to := sq.To
@@ -311,7 +316,10 @@ func (c *Client) list(ctx context.Context, sq faxbridge.SentQuery, visit func(fa
 	if sq.From != "" {
 		q.Set("From", sq.From)
 	}
-	q.Set("DateCreatedAfter", cut.UTC().AddDate(0, 0, -1).Format(time.DateOnly))
+	// A full date-time: the API documents DateCreatedAfter as one, and a
+	// bare date, though servers accept it, is undocumented. Fractions of a
+	// second are dropped, which only widens the window.
+	q.Set("DateCreatedAfter", cut.UTC().Format(dateTimeUTC))
 	q.Set("PageSize", strconv.Itoa(pageSize))
 	next := c.faxes + "?" + q.Encode()
 
@@ -331,8 +339,14 @@ func (c *Client) list(ctx context.Context, sq faxbridge.SentQuery, visit func(fa
 			return fmt.Errorf("find fax to %s: %w", to, err)
 		}
 		for _, f := range l.Faxes {
-			// A null "to" is trusted to the server's own To filter.
-			if f.Created.IsZero() || f.Created.Before(cut) || (to != "" && f.To.s != "" && f.To.s != to) {
+			// The server has applied DateCreatedAfter, so a date we cannot
+			// read is trusted to its filter rather than dropped: dropping
+			// it could hide the very fax a reconciliation looks for. A
+			// null number is trusted to the server's number filters alike.
+			switch {
+			case !f.Created.IsZero() && f.Created.Before(cut),
+				to != "" && f.To.s != "" && !sameNumber(f.To.s, to),
+				sq.From != "" && f.From.s != "" && !sameNumber(f.From.s, sq.From):
 				continue
 			}
 			visit(f)
@@ -360,6 +374,53 @@ func (c *Client) nextPage(l list) (string, error) {
 		return "", faxbridge.WrapError(faxbridge.EUnavailable, fmt.Errorf("unusable next page %q", ref), msgUnavailable)
 	}
 	return u.String(), nil
+}
+
+// sameNumber reports whether two fax numbers name the same destination, as
+// the list reports them and as we asked: E.164 with or without '+', with
+// spaces, dashes, dots or parentheses, or as a tel: URI; SIP URIs equal
+// but for the case of their scheme and host.
+func sameNumber(a, b string) bool { return normNumber(a) == normNumber(b) }
+
+// normNumber is the form sameNumber compares.
+func normNumber(s string) string {
+	s = strings.TrimSpace(s)
+	scheme, rest, ok := strings.Cut(s, ":")
+	switch {
+	case ok && (strings.EqualFold(scheme, "sip") || strings.EqualFold(scheme, "sips")):
+		// sip:user@host:port;params — the user part is case-sensitive,
+		// the scheme and host are not.
+		user, host, hasUser := strings.Cut(rest, "@")
+		if !hasUser {
+			user, host = "", rest
+		}
+		hostPart, params, _ := strings.Cut(host, ";")
+		out := strings.ToLower(scheme) + ":"
+		if hasUser {
+			out += user + "@"
+		}
+		out += strings.ToLower(hostPart)
+		if params != "" {
+			out += ";" + params
+		}
+		return out
+	case ok && strings.EqualFold(scheme, "tel"):
+		s, _, _ = strings.Cut(rest, ";") // drop ;phone-context and such
+	}
+	digits := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')', '\u00a0':
+			return -1
+		}
+		return r
+	}, s)
+	digits = strings.TrimPrefix(digits, "+")
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return s // not a number: a client identifier, compared as is
+		}
+	}
+	return digits
 }
 
 // sameMedia reports whether the provider's media URL got names ours: equal,

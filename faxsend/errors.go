@@ -67,6 +67,10 @@ func codeClass(code string) faxbridge.Code {
 		return faxbridge.EUnavailable
 	case "20003":
 		return faxbridge.EUnauthorized
+	case "30002":
+		// Whatever status it comes with: topping up the balance fixes it,
+		// so it is a wait, not a refusal of the fax.
+		return faxbridge.EUnavailable
 	}
 	return ""
 }
@@ -144,7 +148,24 @@ func statusError(resp *http.Response, raw []byte, o op) error {
 	if m := codeMessage(code); m != "" {
 		e.Message = m
 	}
+	if accountRefusal(s, code) {
+		e.Err = fmt.Errorf("%w: %w", faxbridge.ErrAccount, e.Err)
+	}
 	return e
+}
+
+// accountRefusal reports whether an error answer refuses our account rather
+// than the request: credentials rotated or lacking the Fax scope (401, 403,
+// code 20003), or a balance run dry (30002, whatever the status, since none
+// is documented for it). An operator fixes these; the worker keeps the fax
+// waiting instead of failing it. A 401/403 whose code says something else
+// (a full queue, say) is classified by that code.
+func accountRefusal(status int, code string) bool {
+	switch code {
+	case "20003", "30002":
+		return true
+	}
+	return (status == http.StatusUnauthorized || status == http.StatusForbidden) && codeClass(code) == ""
 }
 
 // retryAfter reads a Retry-After header: delay seconds or an HTTP date.

@@ -36,6 +36,9 @@ func failure(code, msg string) string {
 		return "A call was made, but no fax connection could be set up with the receiving machine."
 	case strings.Contains(m, "timed out waiting for initial communication"):
 		return "The receiving fax machine did not respond."
+	case strings.Contains(m, "fax expired"), strings.Contains(m, "ttl"):
+		// The fax's Ttl ran out before it could be sent.
+		return "The fax service gave up because the fax could not be sent in the time allowed."
 	case strings.Contains(m, "busy"):
 		return "The line was busy."
 	case strings.Contains(m, "no answer"), strings.Contains(m, "not answer"):

@@ -20,6 +20,7 @@ func TestReason(t *testing.T) {
 		{"failed", "", "Far end cannot receive at the resolution of the image", "The receiving machine could not accept the image resolution."},
 		{"failed", "", "Fax transmission not established", "A call was made, but no fax connection could be set up with the receiving machine."},
 		{"failed", "", "Timed out waiting for initial communication", "The receiving fax machine did not respond."},
+		{"failed", "", "The fax expired: it could not be sent within its Ttl of 60 minutes", "The fax service gave up because the fax could not be sent in the time allowed."},
 		{"failed", "", "Something new happened.", `The fax could not be sent. The fax service said: "Something new happened"`},
 		{"failed", "", "line one\r\nline two\x00", `The fax could not be sent. The fax service said: "line one line two"`},
 		{"failed", "99", "", "The fax could not be sent (fax service error 99)."},
