@@ -34,7 +34,9 @@
 // themselves: numbers compared normalised (E.164 with or without '+' and
 // punctuation, tel: URIs, SIP URIs with case-insensitive scheme and host),
 // and a fax whose date cannot be read kept, since the server already
-// filtered by date. FindSent matches on the exact media URL, or on scheme, host and path when
+// filtered by date.
+//
+// FindSent matches on the exact media URL, or on scheme, host and path when
 // the provider reports the URL without its query string (a presigned URL's
 // signature lives in the query). Every job has its own unguessable object key,
 // so the path alone still identifies the job.
