@@ -113,6 +113,25 @@ type Attempt struct {
 	Duration     int       `json:"duration,omitempty"` // seconds
 	ErrorCode    string    `json:"error_code,omitempty"`
 	ErrorMessage string    `json:"error_message,omitempty"`
+	// Token is the per-submission value in the attempt's signed status
+	// callback URL: a callback is taken for this attempt only when it
+	// carries it.
+	Token string `json:"token,omitempty"`
+	// MediaURL is the document link this attempt submitted; each attempt
+	// gets its own, so a listing tells the attempts apart.
+	MediaURL string `json:"media_url,omitempty"`
+}
+
+// ExtraFax is a fax the provider has for a job that is not the one the job
+// follows: a submission thought lost that landed after all, or a second fax
+// from one submission. It may have been sent, so it is never ignored: it is
+// recorded, logged as an error, counted and named in the report.
+type ExtraFax struct {
+	SID     string    `json:"sid"`
+	Status  string    `json:"status,omitempty"`
+	Attempt int       `json:"attempt,omitempty"` // the attempt it belongs to, when known
+	Source  string    `json:"source"`            // how it was seen: "callback", "listing", "answer"
+	SeenAt  time.Time `json:"seen_at"`
 }
 
 // Job is one fax to one destination. A message to several fax recipients
@@ -151,9 +170,17 @@ type Job struct {
 	IntentAt       time.Time `json:"intent_at,omitempty"` // when the current submission was decided
 	FaxSID         string    `json:"fax_sid,omitempty"`
 	Attempts       []Attempt `json:"attempts,omitempty"`
-	SendErrors     int       `json:"send_errors,omitempty"` // consecutive temporary provider errors
-	LastError      string    `json:"last_error,omitempty"`  // last temporary problem, for operators
-	Polls          int       `json:"polls,omitempty"`
+	// EmptyListings counts the provider listings, reconcile_after apart,
+	// that did not show the current ambiguous submission; two mean it
+	// never arrived.
+	EmptyListings int        `json:"empty_listings,omitempty"`
+	ExtraFaxes    []ExtraFax `json:"extra_faxes,omitempty"`
+	// DetailsFetched: the fax resource was read for what the final
+	// callback does not carry (duration), once, before the report.
+	DetailsFetched bool   `json:"details_fetched,omitempty"`
+	SendErrors     int    `json:"send_errors,omitempty"` // consecutive temporary provider errors
+	LastError      string `json:"last_error,omitempty"`  // last temporary problem, for operators
+	Polls          int    `json:"polls,omitempty"`
 
 	// Outcome.
 	Outcome         string    `json:"outcome,omitempty"`
@@ -184,11 +211,15 @@ type Job struct {
 	// of the document; DocumentKey is our copy once fetched. ReportState
 	// tracks the email that delivers the fax (or the notice of a failed
 	// reception) to MailTo.
-	MailTo            []string  `json:"mail_to,omitempty"`
-	ReceivedAt        time.Time `json:"received_at,omitempty"`
-	FetchTries        int       `json:"fetch_tries,omitempty"`
-	DocumentType      string    `json:"document_type,omitempty"`   // "pdf" or "tiff", by content
-	LinkExpiresAt     time.Time `json:"link_expires_at,omitempty"` // mailed as a link: our copy is kept until then
+	MailTo        []string  `json:"mail_to,omitempty"`
+	ReceivedAt    time.Time `json:"received_at,omitempty"`
+	FetchTries    int       `json:"fetch_tries,omitempty"`
+	DocumentType  string    `json:"document_type,omitempty"`   // "pdf" or "tiff", by content
+	LinkExpiresAt time.Time `json:"link_expires_at,omitempty"` // mailed as a link: our copy is kept until then
+
+	// The provider's copy: for an inbound fax, the fax and its media; for
+	// an outbound one, the media of every fax the job made, deleted after
+	// the report unless the configuration keeps it.
 	ProviderDeletedAt time.Time `json:"provider_deleted_at,omitempty"`
 	ProviderTries     int       `json:"provider_tries,omitempty"`
 }
@@ -321,7 +352,8 @@ type JobStore interface {
 	Create(ctx context.Context, jobs []*Job) error
 	// Get returns the job or an error with code NotFound.
 	Get(ctx context.Context, id string) (*Job, error)
-	// GetBySID returns the job whose current or earlier attempt has the fax SID.
+	// GetBySID returns the job that recorded the fax SID: its current fax, an
+	// earlier attempt's or an extra fax.
 	GetBySID(ctx context.Context, sid string) (*Job, error)
 	// Update writes j if its Version still matches the stored one, and then
 	// increments j.Version. Otherwise it returns an error with code Conflict

@@ -137,6 +137,10 @@ type SignalWire struct {
 	// the database (SignalWire takes about one per second per space); 0
 	// sends as fast as the worker goes.
 	CreatesPerSecond float64 `toml:"creates_per_second"`
+
+	// KeepMedia keeps SignalWire's copy of each sent fax's document; by
+	// default it is deleted once the fax is final and its report settled.
+	KeepMedia bool `toml:"keep_media"`
 }
 
 type Storage struct {
@@ -221,16 +225,17 @@ type Contact struct {
 }
 
 type Worker struct {
-	Concurrency   int      `toml:"concurrency"`
-	Lease         Duration `toml:"lease"`
-	SendTimeout   Duration `toml:"send_timeout"`
-	PollAfter     Duration `toml:"poll_after"`
-	PollMax       Duration `toml:"poll_max"`
-	SendRetryMax  Duration `toml:"send_retry_max"`
-	GiveUpAfter   Duration `toml:"give_up_after"`
-	RedialBusy    int      `toml:"redial_attempts"`
-	RedialSpacing Duration `toml:"redial_spacing"`
-	OrphanAge     Duration `toml:"orphan_age"`
+	Concurrency    int      `toml:"concurrency"`
+	Lease          Duration `toml:"lease"`
+	SendTimeout    Duration `toml:"send_timeout"`
+	ReconcileAfter Duration `toml:"reconcile_after"`
+	PollAfter      Duration `toml:"poll_after"`
+	PollMax        Duration `toml:"poll_max"`
+	SendRetryMax   Duration `toml:"send_retry_max"`
+	GiveUpAfter    Duration `toml:"give_up_after"`
+	RedialBusy     int      `toml:"redial_attempts"`
+	RedialSpacing  Duration `toml:"redial_spacing"`
+	OrphanAge      Duration `toml:"orphan_age"`
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in TOML.
@@ -291,16 +296,17 @@ func Defaults() Config {
 		Mail:     Mail{TLS: "starttls", RetryFor: Duration{48 * time.Hour}, RetryAfter: Duration{30 * time.Second}},
 		Fax:      Fax{MaxPages: 200, MaxDocBytes: 40 << 20, Paper: "auto", LogoPixels: 200 * 200, CoverPage: "auto"},
 		Worker: Worker{
-			Concurrency:   4,
-			Lease:         Duration{2 * time.Minute},
-			SendTimeout:   Duration{time.Minute},
-			PollAfter:     Duration{2 * time.Minute},
-			PollMax:       Duration{10 * time.Minute},
-			SendRetryMax:  Duration{10 * time.Minute},
-			GiveUpAfter:   Duration{0}, // derived from ttl when zero
-			RedialBusy:    0,
-			RedialSpacing: Duration{5 * time.Minute},
-			OrphanAge:     Duration{time.Hour},
+			Concurrency:    4,
+			Lease:          Duration{2 * time.Minute},
+			SendTimeout:    Duration{time.Minute},
+			ReconcileAfter: Duration{5 * time.Minute},
+			PollAfter:      Duration{2 * time.Minute},
+			PollMax:        Duration{10 * time.Minute},
+			SendRetryMax:   Duration{10 * time.Minute},
+			GiveUpAfter:    Duration{0}, // derived from ttl when zero
+			RedialBusy:     0,
+			RedialSpacing:  Duration{5 * time.Minute},
+			OrphanAge:      Duration{time.Hour},
 		},
 	}
 }
@@ -645,6 +651,9 @@ func (c *Config) Check() Problems {
 	}
 	if w.SendTimeout.Duration < time.Second || w.Lease.Duration < 2*w.SendTimeout.Duration {
 		add("worker.send_timeout must be at least 1s and worker.lease at least twice as long")
+	}
+	if w.ReconcileAfter.Duration < 2*w.SendTimeout.Duration {
+		add("worker.reconcile_after must be at least twice worker.send_timeout: a fax the provider creates after the client gave up must have time to show in its listings")
 	}
 	if w.RedialBusy < 0 || w.RedialBusy > 10 {
 		add("worker.redial_attempts must be 0 to 10")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -16,6 +17,20 @@ import (
 // CallbackPath is where the provider sends status callbacks.
 const CallbackPath = "/callbacks/fax"
 
+// SubmissionParam names the query parameter of a status callback URL that
+// carries the submission's token; "job" carries the job ID. Both are
+// signed with the rest of the URL.
+const SubmissionParam = "sub"
+
+// CallbackURL is the status callback URL of one submission of a job.
+func CallbackURL(publicBase, jobID, token string) string {
+	u := publicBase + CallbackPath + "?job=" + url.QueryEscape(jobID)
+	if token != "" {
+		u += "&" + SubmissionParam + "=" + url.QueryEscape(token)
+	}
+	return u
+}
+
 // Callbacks verifies and parses a provider's status callback.
 type Callbacks interface {
 	ParseCallback(r *http.Request, publicBase string) (faxbridge.FaxStatus, error)
@@ -23,7 +38,7 @@ type Callbacks interface {
 
 // StatusSink takes verified statuses.
 type StatusSink interface {
-	ApplyStatus(ctx context.Context, jobID string, st faxbridge.FaxStatus) error
+	ApplyStatus(ctx context.Context, jobID, token string, st faxbridge.FaxStatus) error
 }
 
 // Config wires the handler.
@@ -105,7 +120,7 @@ func callback(cfg Config, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := cfg.Log.With("remote_addr", r.RemoteAddr)
-	if err := onlyDocumentedFields(r); err != nil {
+	if err := noShiftedFields(r); err != nil {
 		log.Warn("status callback refused", "code", faxbridge.ErrorCode(err), "err", err)
 		code := status(err)
 		http.Error(w, http.StatusText(code), code)
@@ -118,8 +133,8 @@ func callback(cfg Config, w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(code), code)
 		return
 	}
-	jobID := r.URL.Query().Get("job")
-	if err := cfg.Sink.ApplyStatus(r.Context(), jobID, st); err != nil {
+	q := r.URL.Query()
+	if err := cfg.Sink.ApplyStatus(r.Context(), q.Get("job"), q.Get(SubmissionParam), st); err != nil {
 		code := status(err)
 		if code == http.StatusNotFound {
 			log.Info("status callback for an unknown fax", "fax_sid", st.SID)

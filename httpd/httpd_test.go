@@ -43,11 +43,12 @@ type fakeSink struct {
 	got   []string
 	err   error
 	jobID string
+	token string
 }
 
-func (f *fakeSink) ApplyStatus(ctx context.Context, jobID string, st faxbridge.FaxStatus) error {
+func (f *fakeSink) ApplyStatus(ctx context.Context, jobID, token string, st faxbridge.FaxStatus) error {
 	f.got = append(f.got, st.SID)
-	f.jobID = jobID
+	f.jobID, f.token = jobID, token
 	return f.err
 }
 
@@ -73,12 +74,12 @@ func TestCallbackHandler(t *testing.T) {
 			var seen []int
 			h := Handler(Config{Callbacks: fakeCallbacks{tt.parse}, Sink: sink, Log: log, OnCallback: func(c int) { seen = append(seen, c) }})
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(tt.method, CallbackPath+"?job=j1", strings.NewReader("")))
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, CallbackURL("", "j1", "t1"), strings.NewReader("")))
 			if rec.Code != tt.code || (len(sink.got) > 0) != tt.applied {
 				t.Errorf("code %d applied %v, want %d %v", rec.Code, len(sink.got) > 0, tt.code, tt.applied)
 			}
-			if tt.applied && sink.jobID != "j1" {
-				t.Errorf("job id %q", sink.jobID)
+			if tt.applied && (sink.jobID != "j1" || sink.token != "t1") {
+				t.Errorf("job id %q, submission %q; want j1, t1", sink.jobID, sink.token)
 			}
 			if len(seen) != 1 || seen[0] != tt.code {
 				t.Errorf("OnCallback saw %v", seen)

@@ -6,12 +6,6 @@ import (
 	"github.com/faxbridge/faxbridge"
 )
 
-// Canceler is implemented by providers that can withdraw a fax they have
-// not started to send.
-type Canceler interface {
-	Cancel(ctx context.Context, sid string) error
-}
-
 // RetryNow makes a job's pending step (submission, poll, report or cleanup)
 // due immediately instead of after its backoff. It is what an operator does
 // after fixing the cause of a retry (a relay password, a provider outage).
@@ -20,11 +14,13 @@ func (s *Service) RetryNow(ctx context.Context, id string) (*faxbridge.Job, erro
 		if j.NextAt.IsZero() {
 			return faxbridge.Errorf(faxbridge.EInvalid, "job %s has nothing left to do (outcome %s, report %s)", j.ID, j.Outcome, j.ReportState)
 		}
-		if j.State == faxbridge.StateSubmitting {
-			// Its submission may be in flight: hurrying the check of
-			// whether the provider has it could send it twice.
+		if j.State == faxbridge.StateSubmitting && s.submitting(j) {
 			return faxbridge.Errorf(faxbridge.EConflict, "job %s is being submitted right now; try again in a minute", j.ID)
 		}
+		// A submission whose answer was lost is asked about at once (a
+		// listing refused until the operator fixed the account, say);
+		// reconciliation itself still waits reconcile_after before it
+		// trusts an empty listing, so hurrying it cannot send twice.
 		j.NextAt = s.now()
 		return nil
 	})
@@ -54,18 +50,33 @@ func (s *Service) Cancel(ctx context.Context, id string) (*faxbridge.Job, error)
 			return nil
 		})
 	case faxbridge.StateSending:
-		c, ok := s.fax.(Canceler)
-		if !ok {
-			return nil, faxbridge.Errorf(faxbridge.EInvalid, "the fax provider cannot cancel faxes")
-		}
-		if err := c.Cancel(ctx, j.FaxSID); err != nil {
+		if err := s.fax.Cancel(ctx, j.FaxSID); err != nil {
 			return nil, err
 		}
 		return s.RetryNow(ctx, id) // poll now to record the cancellation
 	case faxbridge.StateSubmitting:
-		return nil, faxbridge.Errorf(faxbridge.EConflict, "job %s is being submitted right now; try again in a minute", j.ID)
+		if s.submitting(j) {
+			return nil, faxbridge.Errorf(faxbridge.EConflict, "job %s is being submitted right now; try again in a minute", j.ID)
+		}
+		// The provider's answer was lost and it has not said whether it
+		// has the fax. Cancelling settles the job as unknown; it is never
+		// sent again.
+		intent := j.IntentAt
+		return s.modify(ctx, id, func(j *faxbridge.Job) error {
+			if j.State != faxbridge.StateSubmitting || !j.IntentAt.Equal(intent) || s.submitting(j) {
+				return faxbridge.Errorf(faxbridge.EConflict, "job %s changed state to %s; try again", j.ID, j.State)
+			}
+			s.log.Warn("operator canceled a fax whose submission is unsettled; it may or may not have gone out", "job_id", j.ID)
+			s.settleUnknown(j, "The fax was canceled by the gateway's operator while the fax service had not confirmed whether it received it, so the fax may or may not have gone out.")
+			return nil
+		})
 	}
 	return nil, faxbridge.Errorf(faxbridge.EInvalid, "job %s is already finished (%s)", j.ID, j.Outcome)
+}
+
+// submitting reports whether a job's provider call may still be running.
+func (s *Service) submitting(j *faxbridge.Job) bool {
+	return j.EmptyListings == 0 && j.SendErrors == 0 && s.now().Before(j.IntentAt.Add(s.inFlight()))
 }
 
 func (s *Service) modify(ctx context.Context, id string, change func(*faxbridge.Job) error) (*faxbridge.Job, error) {

@@ -41,6 +41,8 @@ func (h *heldSender) Send(ctx context.Context, req faxbridge.FaxRequest) (faxbri
 	return <-h.answer, nil
 }
 
+func (h *heldSender) DeleteMedia(context.Context, string) error { return nil }
+
 // urlOnlyBlobs serves every document at a fixed URL and holds nothing.
 type urlOnlyBlobs struct{ faxbridge.BlobStore }
 
@@ -170,7 +172,11 @@ func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if final.ReportState != faxbridge.ReportSent || final.FaxSID != "" {
-		t.Errorf("job after the report: report %q, fax SID %q (the losing step's answer must not be recorded)", final.ReportState, final.FaxSID)
+		t.Errorf("job after the report: report %q, fax SID %q (the losing step's answer must not become the job's fax)", final.ReportState, final.FaxSID)
+	}
+	// The provider made a fax all the same: it is on record as an extra.
+	if len(final.ExtraFaxes) != 1 || final.ExtraFaxes[0].SID != "FX1" || final.ExtraFaxes[0].Source != "answer" {
+		t.Errorf("extra faxes %+v; want FX1 from the answer", final.ExtraFaxes)
 	}
 }
 

@@ -9,7 +9,8 @@
 //
 //   - The intent to submit is committed before the provider is called. A job
 //     found in StateSubmitting is reconciled with the provider (FindSent)
-//     before anything is sent again.
+//     before anything is sent again, twice and reconcile_after apart (see
+//     submit.go).
 //   - A final job never changes its outcome; late callbacks are ignored.
 //   - The report is marked sent only after the relay accepted it; the report
 //     carries a Message-ID derived from the job, so the rare resend after a
@@ -37,8 +38,10 @@ type Config struct {
 	Quality string
 	// FaxTTL is how long the provider keeps trying one fax (SignalWire Ttl).
 	FaxTTL time.Duration
-	// CallbackURL returns the status callback URL for a job ("" for none).
-	CallbackURL func(jobID string) string
+	// CallbackURL returns the status callback URL for one submission of a
+	// job ("" for none): the URL is signed by the provider's callbacks, so
+	// the token in it tells which submission a callback is about.
+	CallbackURL func(jobID, token string) string
 
 	SpoolDir     string
 	MaxPages     int
@@ -72,10 +75,15 @@ type Config struct {
 	Concurrency int           // parallel steps, default 4
 	Lease       time.Duration // how long a claim holds a job, default 2m
 	SendTimeout time.Duration // one provider call, default 60s
-	PollAfter   time.Duration // first poll after submission, default 2m
-	PollMax     time.Duration // longest gap between polls, default 10m
-	RetryMax    time.Duration // longest backoff after a temporary error, default 10m
-	GiveUpAfter time.Duration // no outcome this long after submission: expired, default FaxTTL+2h
+	// ReconcileAfter is how long after a submission whose answer was lost
+	// the provider is first asked whether it has the fax, and how long
+	// after that it is asked again; two empty listings send it again.
+	// Default 5m, never less than twice SendTimeout.
+	ReconcileAfter time.Duration
+	PollAfter      time.Duration // first poll after submission, default 2m
+	PollMax        time.Duration // longest gap between polls, default 10m
+	RetryMax       time.Duration // longest backoff after a temporary error, default 10m
+	GiveUpAfter    time.Duration // no outcome this long after submission: expired, default FaxTTL+2h
 	// RedialAttempts is how many more times a busy or unanswered fax is
 	// tried, RedialSpacing the wait between tries (like a fax machine's redial).
 	RedialAttempts int
@@ -87,6 +95,10 @@ type Config struct {
 	// FollowUpRetry is the first wait before a failed report or cleanup is
 	// tried again (doubling up to 30m), default 30s.
 	FollowUpRetry time.Duration
+
+	// KeepProviderMedia keeps the provider's copy of a sent fax's
+	// document; by default it is deleted once the report is settled.
+	KeepProviderMedia bool
 
 	ReportFrom     string        // From header of reports
 	Hostname       string        // for report Message-IDs
@@ -156,6 +168,10 @@ func (c *Config) defaults() {
 	def(&c.FaxTTL, time.Hour)
 	def(&c.Lease, 2*time.Minute)
 	def(&c.SendTimeout, time.Minute)
+	def(&c.ReconcileAfter, 5*time.Minute)
+	if c.ReconcileAfter < 2*c.SendTimeout {
+		c.ReconcileAfter = 2 * c.SendTimeout
+	}
 	def(&c.PollAfter, 2*time.Minute)
 	def(&c.PollMax, 10*time.Minute)
 	def(&c.RetryMax, 10*time.Minute)
@@ -187,8 +203,9 @@ type Service struct {
 	wake     chan struct{}
 	builds   chan struct{}
 
-	mu       sync.Mutex
-	inflight map[string]bool // jobs with a step running in this process
+	mu         sync.Mutex
+	inflight   map[string]bool // jobs with a step running in this process
+	accountErr error           // the provider refuses our account (see noteProvider)
 
 	// sleep waits d or until ctx ends (tests replace it to move a fake clock).
 	sleep func(ctx context.Context, d time.Duration) error

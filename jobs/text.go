@@ -33,3 +33,22 @@ func sameHost(a, b string) bool {
 	}
 	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
+
+// sameNumber compares two fax numbers as a provider may spell them: E.164
+// with or without the plus, or a SIP URI in any case.
+func sameNumber(a, b string) bool {
+	norm := func(n string) string {
+		n = strings.ToLower(strings.TrimSpace(n))
+		n = strings.TrimPrefix(n, "tel:")
+		if strings.HasPrefix(n, "sip:") || strings.HasPrefix(n, "sips:") {
+			return n
+		}
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, n)
+	}
+	return norm(a) == norm(b)
+}

@@ -313,6 +313,9 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 	for _, a := range j.Attempts {
 		add(a.FaxSID)
 	}
+	for _, x := range j.ExtraFaxes {
+		add(x.SID)
+	}
 	return r, nil
 }
 
