@@ -25,6 +25,7 @@ type Metrics struct {
 	events    *prometheus.CounterVec
 	callbacks *prometheus.CounterVec
 	accept    *prometheus.HistogramVec
+	dups      *prometheus.CounterVec
 }
 
 // New registers every metric; store feeds the job gauges (nil for none).
@@ -37,19 +38,23 @@ func New(store faxbridge.JobStore) *Metrics {
 		}, []string{"listener", "code"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faxbridge_job_events_total",
-			Help: "Job events: submitted, provider_error, outcome (by status), report (sent, retry, abandoned); inbound: received (the fax arrived), mailed (it reached the route's mailbox), failed (a failed reception, or a fax that could not be fetched or mailed).",
+			Help: "Job events: submitted, provider_error (temporary, ambiguous, account), outcome (by status), report (sent, retry, abandoned); inbound: received (the fax arrived), mailed (it reached the route's mailbox), failed (a failed reception, or a fax that could not be fetched or mailed).",
 		}, []string{"event", "value"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "faxbridge_callbacks_total",
 			Help: "Status callbacks by HTTP answer (200 applied, 403 bad signature, 404 unknown fax, ...).",
 		}, []string{"code"}),
+		dups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "faxbridge_duplicate_faxes_total",
+			Help: "Faxes the provider has for a job beyond the one it follows, by where they were seen (callback, listing, answer): each may have been sent twice. Alert on any increase.",
+		}, []string{"source"}),
 		accept: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "faxbridge_smtp_data_seconds",
 			Help:    "Time from DATA to the reply, by listener: parsing, building, storing and committing.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"listener"}),
 	}
-	m.reg.MustRegister(m.smtp, m.events, m.callbacks, m.accept,
+	m.reg.MustRegister(m.smtp, m.events, m.callbacks, m.accept, m.dups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {
 		m.reg.MustRegister(&jobCollector{store: store})
@@ -69,7 +74,13 @@ func (m *Metrics) SMTPResult(listener string, code int, took time.Duration) {
 }
 
 // JobEvent counts one job event.
-func (m *Metrics) JobEvent(event, value string) { m.events.WithLabelValues(event, value).Inc() }
+func (m *Metrics) JobEvent(event, value string) {
+	if event == "duplicate_fax" {
+		m.dups.WithLabelValues(value).Inc()
+		return
+	}
+	m.events.WithLabelValues(event, value).Inc()
+}
 
 // Callback counts one status callback by its HTTP answer.
 func (m *Metrics) Callback(code int) { m.callbacks.WithLabelValues(strconv.Itoa(code)).Inc() }

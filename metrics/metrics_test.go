@@ -46,6 +46,7 @@ func TestMetrics(t *testing.T) {
 	m.SMTPResult("smtp", 250, 20*time.Millisecond)
 	m.SMTPResult("smtp", 451, time.Second)
 	m.JobEvent("outcome", "busy")
+	m.JobEvent("duplicate_fax", "listing")
 	m.Callback(403)
 	out := scrape(t, m)
 	for _, want := range []string{
@@ -54,6 +55,7 @@ func TestMetrics(t *testing.T) {
 		`faxbridge_smtp_data_seconds_count{listener="smtp"} 2`,
 		`faxbridge_job_events_total{event="outcome",value="busy"} 1`,
 		`faxbridge_callbacks_total{code="403"} 1`,
+		`faxbridge_duplicate_faxes_total{source="listing"} 1`,
 		`faxbridge_jobs_active{state="queued"} 2`,
 		`faxbridge_jobs_active{state="submitting"} 0`,
 		`faxbridge_jobs_active{state="sending"} 1`,

@@ -105,6 +105,17 @@ func body(j *faxbridge.Job, loc *time.Location) string {
 	var b strings.Builder
 	b.WriteString(sentence(j))
 	b.WriteString("\n\n")
+	if n := len(j.ExtraFaxes); n > 0 {
+		// Rare, and it may cost the recipient a second copy and the
+		// office a second charge: said plainly, before the details.
+		more := "another fax"
+		if n > 1 {
+			more = fmt.Sprintf("%d more faxes", n)
+		}
+		fmt.Fprintf(&b, "Warning: the fax service made %s from this message than the\n"+
+			"gateway asked for, so the recipient may have received it more than\n"+
+			"once. Your administrator has been alerted.\n\n", strings.Replace(more, "another fax", "one more fax", 1))
+	}
 
 	field := func(label string, lines ...string) {
 		if len(lines) == 0 || lines[0] == "" {
@@ -165,6 +176,15 @@ func body(j *faxbridge.Job, loc *time.Location) string {
 	field("Attempts", attempts...)
 	field("Job ID", j.ID)
 	field("Fax SID", line(j.FaxSID))
+	var extras []string
+	for _, x := range j.ExtraFaxes {
+		e := line(x.SID)
+		if st := line(x.Status); st != "" {
+			e += " (" + st + ")"
+		}
+		extras = append(extras, e)
+	}
+	field("Other fax SIDs", extras...)
 
 	b.WriteString("\nThis message was sent automatically by the fax gateway.\n")
 	return b.String()
@@ -303,8 +323,12 @@ func attempt(a faxbridge.Attempt, loc *time.Location) string {
 		parts = append(parts, q, "quality,")
 	}
 	st := line(a.Status)
-	if st == "" {
+	switch st {
+	case "":
 		st = "no result"
+	case "lost":
+		// The worker's word for a submission the provider never listed.
+		st = "not received by the fax service"
 	}
 	parts = append(parts, st)
 	s := strings.Join(parts, " ")

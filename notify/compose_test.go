@@ -74,6 +74,14 @@ func reports() map[string]faxbridge.Report {
 	j.Attempts = []faxbridge.Attempt{attemptAt(1, 0, "delivered", "", "")}
 	cases["delivered"] = rep(j)
 
+	// A submission whose answer was lost landed twice at the provider.
+	j = baseJob()
+	j.Outcome, j.FaxStatus = faxbridge.OutcomeDelivered, "delivered"
+	j.NumPages, j.Duration = 3, 65
+	j.Attempts = []faxbridge.Attempt{attemptAt(1, 0, "delivered", "", "")}
+	j.ExtraFaxes = []faxbridge.ExtraFax{{SID: "FX-second", Status: "delivered", Attempt: 1, Source: "listing", SeenAt: reportDate}}
+	cases["duplicate"] = rep(j)
+
 	j = baseJob()
 	j.Outcome, j.FaxStatus = faxbridge.OutcomeBusy, "busy"
 	j.Reason = "The line was busy."
