@@ -75,6 +75,7 @@ type skippedClaim struct {
 	job     string
 	now     time.Time
 	stop    func() // stops the worker and waits for it; idempotent
+	cancel  func() // tells the worker to stop, without waiting
 }
 
 func newSkippedClaim(t *testing.T) *skippedClaim {
@@ -108,7 +109,7 @@ func newSkippedClaim(t *testing.T) *skippedClaim {
 	}()
 	var once sync.Once
 	sc := &skippedClaim{db: db, s: s, fax: fax, reports: reports, job: j.ID, now: now,
-		stop: func() { once.Do(func() { cancel(); wg.Wait() }) }}
+		cancel: cancel, stop: func() { once.Do(func() { cancel(); wg.Wait() }) }}
 	t.Cleanup(func() {
 		select { // a step still waiting for the provider gets its answer
 		case fax.answer <- faxbridge.FaxStatus{SID: "FX1", Status: "queued"}:
@@ -185,6 +186,9 @@ func TestJobClaimedDuringItsStepIsLookedAtAgain(t *testing.T) {
 // can take the job at once rather than after the lease.
 func TestStoppedWorkerReleasesSkippedClaim(t *testing.T) {
 	sc := newSkippedClaim(t)
+	// The stop is given before the step can end: otherwise the loop may
+	// see the step end first and rightly go on to the report.
+	sc.cancel()
 	stopped := make(chan struct{})
 	go func() {
 		sc.stop()

@@ -184,4 +184,9 @@ func redact(j *faxbridge.Job) {
 	if j.MediaURL != "" {
 		j.MediaURL = "(signed URL)"
 	}
+	for i := range j.Attempts {
+		if j.Attempts[i].MediaURL != "" {
+			j.Attempts[i].MediaURL = "(signed URL)"
+		}
+	}
 }
