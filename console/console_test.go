@@ -66,6 +66,7 @@ func TestTimeline(t *testing.T) {
 		State: faxbridge.StateDone, CreatedAt: at, Outcome: faxbridge.OutcomeBusy, Reason: "The line was busy.",
 		FinishedAt: at.Add(3 * time.Minute), ReportState: faxbridge.ReportSent, ReportSentAt: at.Add(4 * time.Minute), ReportTo: "a@example.com",
 		Attempts: []faxbridge.Attempt{{Number: 1, Quality: "fine", FaxSID: "SID1", StartedAt: at.Add(time.Minute), Status: "busy", ErrorCode: "17", ErrorMessage: "busy"}},
+		ExtraFaxes: []faxbridge.ExtraFax{{SID: "SID9", Status: "delivered", Source: "callback", SeenAt: at.Add(150 * time.Second)}},
 	}
 	audit := []faxbridge.AuditEntry{{At: at.Add(2 * time.Minute), User: "office", Action: "retry"}}
 	ev := timeline(j, audit)
@@ -73,7 +74,7 @@ func TestTimeline(t *testing.T) {
 	for _, e := range ev {
 		whats = append(whats, e.What)
 	}
-	want := []string{"Accepted", "Attempt 1", "Console: retry", "Finished", "Report sent"}
+	want := []string{"Accepted", "Attempt 1", "Console: retry", "Another fax at the provider (may have been sent twice)", "Finished", "Report sent"}
 	if len(whats) != len(want) {
 		t.Fatalf("timeline %v, want %v", whats, want)
 	}
@@ -85,8 +86,11 @@ func TestTimeline(t *testing.T) {
 	if !ev[1].Bad || ev[1].Detail != "fine quality, SID SID1, status busy, error 17 busy" {
 		t.Errorf("attempt line = %+v", ev[1])
 	}
-	if ev[3].Detail != "busy: The line was busy." || !ev[3].Bad {
-		t.Errorf("outcome line = %+v", ev[3])
+	if !ev[3].Bad || ev[3].Detail != "SID SID9, seen in a callback, status delivered" {
+		t.Errorf("extra fax line = %+v", ev[3])
+	}
+	if ev[4].Detail != "busy: The line was busy." || !ev[4].Bad {
+		t.Errorf("outcome line = %+v", ev[4])
 	}
 }
 

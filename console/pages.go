@@ -214,6 +214,13 @@ func timeline(j *faxbridge.Job, audit []faxbridge.AuditEntry) []event {
 		}
 		ev = append(ev, event{At: a.StartedAt, What: fmt.Sprintf("Attempt %d", a.Number), Detail: strings.Join(d, ", "), Bad: bad})
 	}
+	for _, x := range j.ExtraFaxes {
+		d := "SID " + x.SID + ", seen in a " + x.Source
+		if x.Status != "" {
+			d += ", status " + x.Status
+		}
+		ev = append(ev, event{At: x.SeenAt, What: "Another fax at the provider (may have been sent twice)", Detail: d, Bad: true})
+	}
 	if j.Polls > 0 {
 		ev = append(ev, event{At: j.UpdatedAt, What: "Status checks", Detail: fmt.Sprintf("asked the provider %d time(s)", j.Polls)})
 	}
