@@ -65,7 +65,7 @@ func TestTimeline(t *testing.T) {
 	j := &faxbridge.Job{
 		State: faxbridge.StateDone, CreatedAt: at, Outcome: faxbridge.OutcomeBusy, Reason: "The line was busy.",
 		FinishedAt: at.Add(3 * time.Minute), ReportState: faxbridge.ReportSent, ReportSentAt: at.Add(4 * time.Minute), ReportTo: "a@example.com",
-		Attempts: []faxbridge.Attempt{{Number: 1, Quality: "fine", FaxSID: "SID1", StartedAt: at.Add(time.Minute), Status: "busy", ErrorCode: "17", ErrorMessage: "busy"}},
+		Attempts:   []faxbridge.Attempt{{Number: 1, Quality: "fine", FaxSID: "SID1", StartedAt: at.Add(time.Minute), Status: "busy", ErrorCode: "17", ErrorMessage: "busy"}},
 		ExtraFaxes: []faxbridge.ExtraFax{{SID: "SID9", Status: "delivered", Source: "callback", SeenAt: at.Add(150 * time.Second)}},
 	}
 	audit := []faxbridge.AuditEntry{{At: at.Add(2 * time.Minute), User: "office", Action: "retry"}}
