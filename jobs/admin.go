@@ -74,9 +74,12 @@ func (s *Service) Cancel(ctx context.Context, id string) (*faxbridge.Job, error)
 	return nil, faxbridge.Errorf(faxbridge.EInvalid, "job %s is already finished (%s)", j.ID, j.Outcome)
 }
 
-// submitting reports whether a job's provider call may still be running.
+// submitting reports whether a job's provider call may still be running:
+// its intent is the last thing written (every later step moves NextAt) and
+// the call's time is not up.
 func (s *Service) submitting(j *faxbridge.Job) bool {
-	return j.EmptyListings == 0 && j.SendErrors == 0 && s.now().Before(j.IntentAt.Add(s.inFlight()))
+	end := j.IntentAt.Add(s.inFlight())
+	return j.NextAt.Equal(end) && s.now().Before(end)
 }
 
 func (s *Service) modify(ctx context.Context, id string, change func(*faxbridge.Job) error) (*faxbridge.Job, error) {

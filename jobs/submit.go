@@ -245,9 +245,11 @@ func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	log.Warn("reconciled: two listings did not show the fax; sending it again", "apart", s.cfg.ReconcileAfter)
 	// The attempt stays on record with its token and media URL: should
 	// its fax surface after all, it is recognised as an extra.
-	j.Attempts[len(j.Attempts)-1].Status = "lost"
+	if n := len(j.Attempts); n > 0 {
+		j.Attempts[n-1].Status = "lost"
+	}
 	j.State = faxbridge.StateQueued
-	j.EmptyListings = 0
+	j.EmptyListings, j.SendErrors = 0, 0
 	j.LastError = ""
 	j.NextAt = s.now()
 	return s.update(ctx, j)
