@@ -87,9 +87,11 @@ type harness struct {
 }
 
 const (
-	testProject = "test-project"
-	testToken   = "test-token"
-	testKey     = "PSK_test"
+	// testSendTimeout bounds each provider call of the in-process daemon.
+	testSendTimeout = 2 * time.Second
+	testProject     = "test-project"
+	testToken       = "test-token"
+	testKey         = "PSK_test"
 )
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
@@ -134,6 +136,11 @@ func (h *harness) startWith(dir, smtpAddr, httpAddr string, mutate func(*config.
 	// its own, and at the default one a second a test of many faxes would
 	// only wait.
 	cfg.SignalWire.CreatesPerSecond = 0
+	// An ambiguous submission is listed reconcile_after after it and again
+	// another reconcile_after later: the smallest valid value (twice
+	// send_timeout) keeps those tests to seconds.
+	cfg.Worker.SendTimeout = config.Duration{Duration: testSendTimeout}
+	cfg.Worker.ReconcileAfter = config.Duration{Duration: 2 * testSendTimeout}
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -285,6 +292,10 @@ func (h *harness) noMoreReports() {
 	if err := h.sim.WaitIdle(ctx); err != nil {
 		h.t.Errorf("the simulator did not become idle: %v", err)
 	}
+	// After its report a job has one more step: deleting the fax's media
+	// at the provider. Let the daemon finish every job it can (bounded);
+	// whatever is still scheduled then is reported below.
+	h.waitSettled(ctx)
 	h.shutdown()
 	for n := len(h.rec.ch); n > 0; n-- {
 		r := <-h.rec.ch
@@ -302,6 +313,23 @@ func (h *harness) noMoreReports() {
 	for _, j := range active {
 		h.t.Errorf("job %s still has work scheduled at %v (state %s, report %q): it could report again",
 			j.ID, j.NextAt, j.State, j.ReportState)
+	}
+}
+
+// waitSettled waits, until ctx ends, for the running daemon to have no job
+// with work scheduled.
+func (h *harness) waitSettled(ctx context.Context) {
+	h.t.Helper()
+	for {
+		active, err := h.m.Store().List(ctx, faxbridge.JobFilter{Active: true})
+		if err == nil && len(active) == 0 || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
