@@ -2,6 +2,7 @@ package faxbridge
 
 import (
 	"context"
+	"net/mail"
 	"strings"
 	"time"
 )
@@ -12,9 +13,13 @@ import (
 type JobQuery struct {
 	Direction Direction // "" for both
 	State     State     // "" for any
-	// Sender, when set, limits the list to one sender's jobs (Job.Sender):
-	// what a console user who is not an admin may see.
+	// Sender and MailTo, when either is set, limit the list to what a
+	// console user who is not an admin may see: the jobs the user sent
+	// (Job.Sender equal to Sender) and the received faxes mailed to one of
+	// the user's addresses (an inbound job whose MailTo holds an address
+	// that MailAddress turns into one of MailTo's).
 	Sender string
+	MailTo []string
 	// Text matches the number, sender, report address, subject or fax SID,
 	// case-insensitively and anywhere in them ("" for all).
 	Text string
@@ -59,6 +64,33 @@ func SearchText(j *Job) string {
 		t = strings.ToValidUTF8(t[:maxSearchText], "")
 	}
 	return t
+}
+
+// MailAddress is the form in which an inbound job's MailTo entries and a
+// console user's addresses are compared: the bare address, lowercased
+// ("Front Desk <Desk@Office.example>" is "desk@office.example"). Text that
+// is not an address is only trimmed and lowercased.
+func MailAddress(s string) string {
+	if a, err := mail.ParseAddress(s); err == nil {
+		s = a.Address
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// MailedTo reports whether j is a received fax mailed to one of addrs
+// (each in MailAddress form).
+func MailedTo(j *Job, addrs []string) bool {
+	if j.Dir() != Inbound {
+		return false
+	}
+	for _, m := range j.MailTo {
+		for _, a := range addrs {
+			if a != "" && MailAddress(m) == a {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SearchTerm turns what a person typed into the text to look for: a phone

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -16,56 +17,12 @@ const defaultPage = 50
 
 // Search returns one page of jobs, newest first. Every filter is a column
 // with an index that leads to created_at, so a page reads about Limit rows
-// however many jobs there are; only a text search walks the rows (the
-// narrow search column, not the JSON) until it has filled a page.
+// however many jobs there are; a text search reads the jobs its trigram
+// index names (see search.go), or without one walks the rows (the narrow
+// search column, not the JSON) until it has filled a page.
 func (db *DB) Search(ctx context.Context, q faxbridge.JobQuery) ([]*faxbridge.Job, error) {
-	query := `SELECT version, data FROM jobs WHERE 1 = 1`
-	var args []any
-	if q.Direction != "" {
-		query += ` AND direction = ?`
-		args = append(args, string(q.Direction))
-	}
-	if q.State != "" {
-		query += ` AND state = ?`
-		args = append(args, string(q.State))
-	}
-	if q.Sender != "" {
-		query += ` AND sender = ?`
-		args = append(args, q.Sender)
-	}
-	if t := faxbridge.SearchTerm(q.Text); t != "" {
-		// A plain substring test: cheaper per row than LIKE's pattern
-		// matcher, and nothing in the text needs escaping.
-		if db.d.dollar {
-			query += ` AND strpos(search, ?) > 0`
-		} else {
-			query += ` AND instr(search, ?) > 0`
-		}
-		args = append(args, t)
-	}
-	if !q.Since.IsZero() {
-		query += ` AND created_at >= ?`
-		args = append(args, millis(q.Since))
-	}
-	if !q.Until.IsZero() {
-		query += ` AND created_at < ?`
-		args = append(args, millis(q.Until))
-	}
-	if q.After != nil {
-		// Written out rather than as a row comparison so that both
-		// engines see a range on created_at they can take from an index.
-		at := millis(q.After.CreatedAt)
-		query += ` AND created_at <= ? AND (created_at < ? OR id < ?)`
-		args = append(args, at, at, q.After.ID)
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultPage
-	}
-	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, limit)
-
-	rows, err := db.rd.QueryContext(ctx, db.d.q(query), args...)
+	query, args := db.searchQuery(q)
+	rows, err := db.rd.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, db.fail(fmt.Errorf("search jobs: %w", err))
 	}
@@ -89,6 +46,86 @@ func (db *DB) Search(ctx context.Context, q faxbridge.JobQuery) ([]*faxbridge.Jo
 		return nil, db.fail(fmt.Errorf("search jobs: %w", err))
 	}
 	return jobs, nil
+}
+
+// searchQuery is the query Search runs, in the dialect, and its arguments.
+//
+// A console user's list is the union of two lists, each cut to a page on
+// its own before they are merged: the jobs the user sent (the sender
+// index, newest first) and the received faxes mailed to the user
+// (job_mail_to). One condition with OR between them would leave the
+// engine no index that gives both in order: SQLite then read a hundred
+// times as many rows.
+func (db *DB) searchQuery(q faxbridge.JobQuery) (string, []any) {
+	var (
+		cond string
+		args []any
+	)
+	if q.Direction != "" {
+		cond += ` AND direction = ?`
+		args = append(args, string(q.Direction))
+	}
+	if q.State != "" {
+		cond += ` AND state = ?`
+		args = append(args, string(q.State))
+	}
+	if t := faxbridge.SearchTerm(q.Text); t != "" {
+		c, arg := db.textCondition(t)
+		cond += ` AND ` + c
+		args = append(args, arg)
+	}
+	if !q.Since.IsZero() {
+		cond += ` AND created_at >= ?`
+		args = append(args, millis(q.Since))
+	}
+	if !q.Until.IsZero() {
+		cond += ` AND created_at < ?`
+		args = append(args, millis(q.Until))
+	}
+	if q.After != nil {
+		// Written out rather than as a row comparison so that both
+		// engines see a range on created_at they can take from an index.
+		at := millis(q.After.CreatedAt)
+		cond += ` AND created_at <= ? AND (created_at < ? OR id < ?)`
+		args = append(args, at, at, q.After.ID)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultPage
+	}
+	const order = ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	if q.Sender == "" && len(q.MailTo) == 0 {
+		return db.d.q(`SELECT version, data FROM jobs WHERE 1 = 1` + cond + order), append(args, limit)
+	}
+
+	const cols = `SELECT version, data, created_at, id FROM jobs WHERE `
+	var (
+		arms    []string
+		allArgs []any
+	)
+	if q.Sender != "" {
+		arms = append(arms, cols+`sender = ?`+cond+order)
+		allArgs = append(append(append(allArgs, q.Sender), args...), limit)
+	}
+	if len(q.MailTo) > 0 {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(q.MailTo)), ", ")
+		arm := cols + `direction = ? AND id IN (SELECT job_id FROM job_mail_to WHERE address IN (` + marks + `))`
+		allArgs = append(allArgs, string(faxbridge.Inbound))
+		for _, a := range q.MailTo {
+			allArgs = append(allArgs, faxbridge.MailAddress(a))
+		}
+		if q.Sender != "" {
+			arm += ` AND sender <> ?` // in the first list already
+			allArgs = append(allArgs, q.Sender)
+		}
+		arms = append(arms, arm+cond+order)
+		allArgs = append(append(allArgs, args...), limit)
+	}
+	for i, a := range arms {
+		arms[i] = fmt.Sprintf(`SELECT * FROM (%s) AS arm%d`, a, i)
+	}
+	query := `SELECT version, data FROM (` + strings.Join(arms, ` UNION ALL `) + `) AS mine` + order
+	return db.d.q(query), append(allArgs, limit)
 }
 
 // CreateSession stores a new session and clears out expired ones, so the

@@ -36,14 +36,22 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		sdb.Close()
 		return nil, err
 	}
+	if err := db.openSearchIndex(ctx); err != nil {
+		sdb.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
 var postgresDialect = dialect{
-	dollar:      true,
-	skipLocked:  " FOR UPDATE SKIP LOCKED",
-	migrateLock: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(migrateLockKey, 10) + ")",
-	classify:    classifyPostgres,
+	dollar:         true,
+	skipLocked:     " FOR UPDATE SKIP LOCKED",
+	migrateLock:    "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(migrateLockKey, 10) + ")",
+	classify:       classifyPostgres,
+	searchIndex:    postgresBuildSearchIndex,
+	hasSearchIndex: postgresHasSearchIndex,
+	textMatch:      postgresMatch,
+	textArg:        likePattern,
 	duplicate: func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "23505" // unique_violation

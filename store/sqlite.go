@@ -67,6 +67,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		wr.Close()
 		return nil, err
 	}
+	if err := db.openSearchIndex(ctx); err != nil {
+		wr.Close()
+		return nil, err
+	}
 	// Readers cannot write even by mistake, so every write goes through the
 	// one writer and its IMMEDIATE transactions.
 	rd, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
@@ -115,8 +119,12 @@ func (db *DB) incrementalVacuum(ctx context.Context) error {
 }
 
 var sqliteDialect = dialect{
-	reclaim:  "PRAGMA incremental_vacuum(" + reclaimPages + ")",
-	classify: classifySQLite,
+	reclaim:        "PRAGMA incremental_vacuum(" + reclaimPages + ")",
+	searchIndex:    sqliteBuildSearchIndex,
+	hasSearchIndex: sqliteHasSearchIndex,
+	textMatch:      sqliteMatch,
+	textArg:        sqlitePhrase,
+	classify:       classifySQLite,
 	duplicate: func(err error) bool {
 		var se *sqlite.Error
 		return errors.As(err, &se) &&

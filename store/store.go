@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type DB struct {
 	d  dialect
 	// group batches concurrent Creates into one commit (SQLite only).
 	group *grouper
+	// indexed is set when text search has its index (see searchIndex).
+	indexed bool
 }
 
 var _ faxbridge.JobStore = (*DB)(nil)
@@ -59,6 +62,14 @@ type dialect struct {
 	// reclaim, run after Purge deleted rows, returns some freed pages to
 	// the file system ("" where the engine does it itself).
 	reclaim string
+	// searchIndex gives text search its index (migration 9); hasSearchIndex
+	// reports whether it is there, after every open.
+	searchIndex    func(ctx context.Context, tx *sql.Tx) error
+	hasSearchIndex func(ctx context.Context, db *sql.DB) (bool, error)
+	// textMatch is the condition, with one placeholder, by which Search
+	// finds a term through that index, and textArg the term's argument.
+	textMatch string
+	textArg   func(term string) string
 }
 
 // q rewrites a query written with ? placeholders for the dialect. The queries
@@ -175,6 +186,31 @@ var migrations = [][]string{
 			next_at BIGINT NOT NULL
 		)`,
 	},
+	// 9: the console. job_mail_to lists the addresses each received fax
+	// is mailed to (faxbridge.MailAddress form), so that a console user's
+	// list of the faxes mailed to them is an index lookup; the step
+	// fills it for faxes received before, and gives text search its
+	// index, which differs by engine (see searchIndex).
+	9: {
+		`CREATE TABLE job_mail_to (
+			address TEXT NOT NULL,
+			job_id  TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+			PRIMARY KEY (address, job_id)
+		)`,
+		`CREATE INDEX job_mail_to_job ON job_mail_to (job_id)`,
+	},
+}
+
+// migrationSteps are the parts of a migration that are Go rather than
+// shared SQL: they run after the statements of the same number, in the
+// same transaction.
+var migrationSteps = map[int]func(ctx context.Context, db *DB, tx *sql.Tx) error{
+	9: func(ctx context.Context, db *DB, tx *sql.Tx) error {
+		if err := backfillMailTo(ctx, db, tx); err != nil {
+			return err
+		}
+		return db.d.searchIndex(ctx, tx)
+	},
 }
 
 // migrate brings the schema up to date. It is idempotent and safe to run from
@@ -205,6 +241,11 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			for _, s := range migrations[v] {
 				if _, err := tx.ExecContext(ctx, s); err != nil {
+					return err
+				}
+			}
+			if step := migrationSteps[v]; step != nil {
+				if err := step(ctx, db, tx); err != nil {
 					return err
 				}
 			}
@@ -276,6 +317,7 @@ type row struct {
 	pages     int64
 	direction string
 	search    string
+	mailTo    []string // faxbridge.MailAddress of each MailTo of a received fax
 }
 
 // encode builds the stored form of j as it will be at version v.
@@ -316,7 +358,70 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 	for _, x := range j.ExtraFaxes {
 		add(x.SID)
 	}
+	r.mailTo = mailAddresses(j)
 	return r, nil
+}
+
+// mailAddresses are the distinct addresses a received fax is mailed to,
+// in faxbridge.MailAddress form (none for a fax sent).
+func mailAddresses(j *faxbridge.Job) []string {
+	if j.Dir() != faxbridge.Inbound {
+		return nil
+	}
+	var out []string
+	for _, m := range j.MailTo {
+		if a := faxbridge.MailAddress(m); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// writeMailTo records where a received fax is mailed. The addresses of
+// a job never change once set, so rows are only ever added.
+func (db *DB) writeMailTo(ctx context.Context, tx *sql.Tx, r row) error {
+	for _, a := range r.mailTo {
+		if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO job_mail_to (address, job_id) VALUES (?, ?) ON CONFLICT (address, job_id) DO NOTHING`), a, r.id); err != nil {
+			return fmt.Errorf("record mail address: %w", err)
+		}
+	}
+	return nil
+}
+
+// backfillMailTo fills job_mail_to for the received faxes stored before
+// it existed (migration 9).
+func backfillMailTo(ctx context.Context, db *DB, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, db.d.q(`SELECT version, data FROM jobs WHERE direction = ?`), string(faxbridge.Inbound))
+	if err != nil {
+		return fmt.Errorf("read received faxes: %w", err)
+	}
+	var todo []row
+	for rows.Next() {
+		var (
+			v    int64
+			data string
+		)
+		if err := rows.Scan(&v, &data); err != nil {
+			rows.Close()
+			return fmt.Errorf("read received faxes: %w", err)
+		}
+		j, err := decode(v, data)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		todo = append(todo, row{id: j.ID, mailTo: mailAddresses(j)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read received faxes: %w", err)
+	}
+	for _, r := range todo {
+		if err := db.writeMailTo(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decode rebuilds a job from its stored JSON. The version column is the
@@ -396,6 +501,9 @@ func (db *DB) createRows(ctx context.Context, rows []row) error {
 				return fmt.Errorf("insert job %s: %w", r.id, err)
 			}
 			if err := db.writeSIDs(ctx, tx, r); err != nil {
+				return err
+			}
+			if err := db.writeMailTo(ctx, tx, r); err != nil {
 				return err
 			}
 		}
@@ -478,7 +586,10 @@ func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
 		if n == 0 {
 			return db.missingOr(ctx, tx, r.id, faxbridge.Errorf(faxbridge.EConflict, "the job was changed by someone else"))
 		}
-		return db.writeSIDs(ctx, tx, r)
+		if err := db.writeSIDs(ctx, tx, r); err != nil {
+			return err
+		}
+		return db.writeMailTo(ctx, tx, r)
 	})
 	if err != nil {
 		return db.fail(err)

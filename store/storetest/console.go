@@ -204,3 +204,140 @@ func testAudit(t *testing.T, open Opener) {
 		t.Errorf("audit log of an unknown job: %v", got)
 	}
 }
+
+// Text search is a case-insensitive substring test, whether a trigram
+// index serves it (terms of three characters or more) or rows are read
+// (shorter terms): both find the same jobs, follow every update and
+// forget deleted jobs.
+func testSearchText(t *testing.T, open Opener) {
+	s, cs := consoleStore(t, open)
+	ctx := t.Context()
+	mk := func(id string, age time.Duration, to, subject string) *faxbridge.Job {
+		j := job(id, time.Time{})
+		j.CreatedAt, j.UpdatedAt = base.Add(-age), base.Add(-age)
+		j.Destination.To, j.Subject = to, subject
+		return j
+	}
+	mustCreate(t, s,
+		mk("a", 0, "+15551234567", `Quote "draft" for Müller`),
+		mk("b", time.Minute, "+4930123456", "Lease renewal"),
+		mk("c", 2*time.Minute, "+15557654321", "LEASE 2 of 2"),
+	)
+	search := func(what, text string, want ...string) {
+		t.Helper()
+		got, err := cs.Search(ctx, faxbridge.JobQuery{Text: text})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if g := ids(got); !slices.Equal(g, want) && (len(g) > 0 || len(want) > 0) {
+			t.Errorf("%s (%q): got %v, want %v", what, text, g, want)
+		}
+	}
+	search("indexed, any case", "LeAsE", "b", "c")
+	search("indexed, inside a word", "enew", "b")
+	search("indexed, across fields", "lease renewal", "b")
+	search("indexed, not there", "leases", nil...)
+	search("indexed, a rare number", "5557654321", "c")
+	search("indexed, quotes are literal", `"draft"`, "a")
+	search("indexed, a lone quote", `e "d`, "a")
+	search("indexed, non-ASCII", "MÜLLER", "a")
+	search("indexed, three characters", "555", "a", "c")
+	search("short, two characters", "49", "b")
+	search("short, one character", "ü", "a")
+	search("short, not there", "zq", nil...)
+	search("short, two non-ASCII", "ül", "a")
+
+	// An update that changes the text moves the job in the index; one
+	// that does not leaves it where it is.
+	b := mustGet(t, s, "b")
+	b.Subject = "Invoice 7"
+	if err := s.Update(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b.State = faxbridge.StateSending
+	if err := s.Update(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	search("after an update, old text", "renewal", nil...)
+	search("after an update, new text", "invoice", "b")
+
+	// Purged jobs are gone from the index too.
+	for _, id := range []string{"a", "c"} {
+		j := mustGet(t, s, id)
+		j.State, j.Outcome, j.NextAt = faxbridge.StateDone, faxbridge.OutcomeDelivered, time.Time{}
+		j.ReportState, j.CleanedAt = faxbridge.ReportSent, base
+		if err := s.Update(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Purge(ctx, time.Now().Add(time.Hour), 10); err != nil || n != 2 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	search("after a purge", "555", nil...)
+	mustCreate(t, s, mk("d", 0, "+15551234567", "Lease again"))
+	search("a new job after a purge", "lease", "d")
+}
+
+// A console user who is not an admin sees the jobs they sent and the
+// received faxes mailed to one of their addresses, through the index, in
+// one newest-first page: not received faxes mailed to others, not others'
+// faxes that merely name the address, and not a sent fax's report address.
+func testMailedTo(t *testing.T, open Opener) {
+	s, cs := consoleStore(t, open)
+	ctx := t.Context()
+	n := 0
+	mk := func(id string, dir faxbridge.Direction, sender string, mailTo ...string) *faxbridge.Job {
+		n++
+		j := job(id, time.Time{})
+		j.CreatedAt, j.Direction, j.Sender, j.MailTo = base.Add(-time.Duration(n)*time.Minute), dir, sender, mailTo
+		return j
+	}
+	out := mk("alice-sent", faxbridge.Outbound, "user:alice")
+	out.ReportTo = "alice@office.example"
+	bobSent := mk("bob-sent", faxbridge.Outbound, "user:bob")
+	bobSent.Subject = "for alice@office.example"
+	mustCreate(t, s,
+		out,
+		mk("front-desk", faxbridge.Inbound, "", "Front Desk <Alice@Office.example>", "desk@office.example"),
+		mk("sales", faxbridge.Inbound, "", "sales@office.example"),
+		bobSent,
+		mk("unrouted", faxbridge.Inbound, "", "postmaster@office.example"),
+	)
+	// An update keeps the addresses, and does not write them twice.
+	fd := mustGet(t, s, "front-desk")
+	fd.State = faxbridge.StateDone
+	if err := s.Update(ctx, fd); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		q    faxbridge.JobQuery
+		want []string
+	}{
+		{"alice", faxbridge.JobQuery{Sender: "user:alice", MailTo: []string{"alice@office.example"}}, []string{"alice-sent", "front-desk"}},
+		{"address in another form", faxbridge.JobQuery{Sender: "user:alice", MailTo: []string{"Alice <ALICE@office.example>"}}, []string{"alice-sent", "front-desk"}},
+		{"bob", faxbridge.JobQuery{Sender: "user:bob", MailTo: []string{"bob@office.example"}}, []string{"bob-sent"}},
+		{"sales", faxbridge.JobQuery{Sender: "user:sales", MailTo: []string{"sales@office.example"}}, []string{"sales"}},
+		{"two addresses", faxbridge.JobQuery{Sender: "user:x", MailTo: []string{"desk@office.example", "sales@office.example"}}, []string{"front-desk", "sales"}},
+		{"addresses only", faxbridge.JobQuery{MailTo: []string{"sales@office.example"}}, []string{"sales"}},
+		{"with a filter", faxbridge.JobQuery{Sender: "user:alice", MailTo: []string{"alice@office.example"}, Direction: faxbridge.Inbound}, []string{"front-desk"}},
+		{"with text", faxbridge.JobQuery{Sender: "user:bob", MailTo: []string{"bob@office.example"}, Text: "alice@office"}, []string{"bob-sent"}},
+		{"admin", faxbridge.JobQuery{}, []string{"alice-sent", "bob-sent", "front-desk", "sales", "unrouted"}},
+	}
+	for _, tc := range tests {
+		got, err := cs.Search(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(ids(got), tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, ids(got), tc.want)
+		}
+	}
+	// Keyset paging through the union.
+	q := faxbridge.JobQuery{Sender: "user:alice", MailTo: []string{"alice@office.example"}, Limit: 1}
+	page, _ := cs.Search(ctx, q)
+	q.After = &faxbridge.JobCursor{CreatedAt: page[0].CreatedAt, ID: page[0].ID}
+	if page, err := cs.Search(ctx, q); err != nil || !slices.Equal(ids(page), []string{"front-desk"}) {
+		t.Errorf("second page: %v %v", ids(page), err)
+	}
+}

@@ -47,6 +47,8 @@ func Run(t *testing.T, fresh Fresh) {
 		{"AdmittedReplay", testAdmittedReplay},
 		{"CountActive", testCountActive},
 		{"Search", testSearch},
+		{"SearchText", testSearchText},
+		{"MailedTo", testMailedTo},
 		{"Sessions", testSessions},
 		{"Audit", testAudit},
 		{"Reopen", testReopen},

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// The console's text search is a substring test on jobs.search (already
+// lowercased, as is the term, so the test is case-insensitive). Without an
+// index it reads rows newest first until it has filled a page, which with a
+// rare term means every row. With an index of the column's trigrams (every
+// run of three characters) it reads only the jobs holding all of the term's
+// trigrams, and each is checked exactly:
+//
+//   - SQLite: jobs_search, an FTS5 table with the trigram tokenizer, kept
+//     in step with jobs by triggers. Its rows are keyed by search_keys.n, a
+//     number of our own for each job: a jobs rowid may change on VACUUM, an
+//     INTEGER PRIMARY KEY may not. The table holds no copy of the text
+//     (contentless), only the index.
+//   - PostgreSQL: a GIN index with pg_trgm's operator class on the column,
+//     which serves LIKE '%term%'. pg_trgm is an extension: the migration
+//     creates it where the database user may (it is "trusted" from
+//     PostgreSQL 13: a user with CREATE on the database may), and otherwise
+//     search goes on unindexed until an administrator runs CREATE EXTENSION
+//     pg_trgm in the database; the next start then builds the index.
+//
+// A term shorter than three characters has no trigram, so neither index
+// can serve it: it is matched by the unindexed walk. Such a term is in
+// most jobs (every number has digits), so the walk fills a page soon.
+
+// minIndexedTerm is the shortest term, in characters, an index serves.
+const minIndexedTerm = 3
+
+// textCondition returns the condition and argument that match the term t
+// (SearchTerm form) against jobs.search.
+func (db *DB) textCondition(t string) (string, any) {
+	if db.indexed && utf8.RuneCountInString(t) >= minIndexedTerm {
+		return db.d.textMatch, db.d.textArg(t)
+	}
+	// A plain substring test: cheaper per row than LIKE's pattern
+	// matcher, and nothing in the text needs escaping.
+	if db.d.dollar {
+		return `strpos(search, ?) > 0`, t
+	}
+	return `instr(search, ?) > 0`, t
+}
+
+// TextIndexed reports whether console text search has its index. Without
+// it (PostgreSQL without pg_trgm) search still works, by reading rows.
+func (db *DB) TextIndexed() bool { return db.indexed }
+
+// sqliteSearchIndex builds the FTS5 index of jobs.search and the triggers
+// that keep it in step with every insert, update and delete of a job,
+// whoever makes them (the store, a retention purge, a bulk fill).
+var sqliteSearchIndex = []string{
+	`CREATE TABLE search_keys (
+		n      INTEGER PRIMARY KEY,
+		job_id TEXT NOT NULL UNIQUE
+	)`,
+	`CREATE VIRTUAL TABLE jobs_search USING fts5 (
+		search, content = '', contentless_delete = 1,
+		tokenize = 'trigram case_sensitive 1'
+	)`,
+	`INSERT INTO search_keys (job_id) SELECT id FROM jobs`,
+	`INSERT INTO jobs_search (rowid, search) SELECT k.n, j.search FROM search_keys k JOIN jobs j ON j.id = k.job_id`,
+	`CREATE TRIGGER jobs_search_insert AFTER INSERT ON jobs BEGIN
+		INSERT INTO search_keys (job_id) VALUES (new.id);
+		INSERT INTO jobs_search (rowid, search) SELECT n, new.search FROM search_keys WHERE job_id = new.id;
+	END`,
+	`CREATE TRIGGER jobs_search_update AFTER UPDATE OF search ON jobs WHEN old.search IS NOT new.search BEGIN
+		DELETE FROM jobs_search WHERE rowid = (SELECT n FROM search_keys WHERE job_id = old.id);
+		INSERT INTO jobs_search (rowid, search) SELECT n, new.search FROM search_keys WHERE job_id = new.id;
+	END`,
+	`CREATE TRIGGER jobs_search_delete AFTER DELETE ON jobs BEGIN
+		DELETE FROM jobs_search WHERE rowid = (SELECT n FROM search_keys WHERE job_id = old.id);
+		DELETE FROM search_keys WHERE job_id = old.id;
+	END`,
+}
+
+func sqliteBuildSearchIndex(ctx context.Context, tx *sql.Tx) error {
+	for _, s := range sqliteSearchIndex {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+	}
+	return nil
+}
+
+func sqliteHasSearchIndex(ctx context.Context, db *sql.DB) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'jobs_search'`).Scan(&n)
+	return n > 0, err
+}
+
+// sqliteMatch finds the jobs whose search text holds the term: an FTS5
+// phrase of one string is, with the trigram tokenizer, a substring test.
+const sqliteMatch = `id IN (SELECT k.job_id FROM jobs_search f JOIN search_keys k ON k.n = f.rowid WHERE jobs_search MATCH ?)`
+
+// sqlitePhrase quotes a term as an FTS5 string, in which only the double
+// quote is special.
+func sqlitePhrase(t string) string { return `"` + strings.ReplaceAll(t, `"`, `""`) + `"` }
+
+// postgresSearchIndex creates pg_trgm where the database user may, and the
+// trigram index when pg_trgm is there, in whatever schema it was created
+// (hence the qualified operator class). It is run by migration 9 and
+// again at every open while the index is missing, so that an extension an
+// administrator creates later is used from the next start. A refusal to
+// create the extension is not an error: search works without the index.
+var postgresSearchIndex = []string{
+	`DO $$
+	BEGIN
+		IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+			CREATE EXTENSION pg_trgm;
+		END IF;
+	EXCEPTION WHEN insufficient_privilege OR undefined_file OR undefined_object OR feature_not_supported THEN
+		RAISE NOTICE 'pg_trgm is not available (%): console search is not indexed', SQLERRM;
+	END $$`,
+	`DO $$
+	DECLARE s name;
+	BEGIN
+		SELECT n.nspname INTO s FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+		IF s IS NOT NULL AND to_regclass('jobs_search_trgm') IS NULL THEN
+			EXECUTE format('CREATE INDEX jobs_search_trgm ON jobs USING gin (search %I.gin_trgm_ops)', s);
+		END IF;
+	END $$`,
+}
+
+func postgresBuildSearchIndex(ctx context.Context, tx *sql.Tx) error {
+	for _, s := range postgresSearchIndex {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+	}
+	return nil
+}
+
+func postgresHasSearchIndex(ctx context.Context, db *sql.DB) (bool, error) {
+	var ok bool
+	err := db.QueryRowContext(ctx, `SELECT to_regclass('jobs_search_trgm') IS NOT NULL`).Scan(&ok)
+	return ok, err
+}
+
+// postgresMatch is LIKE, which the trigram index serves; the column and
+// the term are both lowercased, so it matches what strpos does.
+const postgresMatch = `search LIKE ? ESCAPE '\'`
+
+// likePattern is '%term%' with LIKE's own characters taken literally.
+func likePattern(t string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t) + "%"
+}
+
+// openSearchIndex finds out, after the migrations, whether text search has
+// its index, and on PostgreSQL tries once more to build a missing one.
+func (db *DB) openSearchIndex(ctx context.Context) error {
+	ok, err := db.d.hasSearchIndex(ctx, db.wr)
+	if err != nil {
+		return db.fail(fmt.Errorf("look for the search index: %w", err))
+	}
+	if !ok && db.d.dollar {
+		err := db.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, db.d.migrateLock); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+			return db.d.searchIndex(ctx, tx)
+		})
+		if err != nil {
+			return db.fail(err)
+		}
+		if ok, err = db.d.hasSearchIndex(ctx, db.wr); err != nil {
+			return db.fail(fmt.Errorf("look for the search index: %w", err))
+		}
+	}
+	db.indexed = ok
+	return nil
+}

@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faxbridge/faxbridge"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+func searchIDs(t *testing.T, db *DB, q faxbridge.JobQuery) []string {
+	t.Helper()
+	jobs, err := db.Search(t.Context(), q)
+	if err != nil {
+		t.Fatalf("search %+v: %v", q, err)
+	}
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.ID)
+	}
+	return out
+}
+
+// TestLikePattern: LIKE's own characters in a term are literal.
+func TestLikePattern(t *testing.T) {
+	for in, want := range map[string]string{"abc": "%abc%", "100%": `%100\%%`, "t_d": `%t\_d%`, `a\b`: `%a\\b%`} {
+		if got := likePattern(in); got != want {
+			t.Errorf("likePattern(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := sqlitePhrase(`say "hi"`); got != `"say ""hi"""` {
+		t.Errorf("sqlitePhrase = %s", got)
+	}
+}
+
+// A database from before migration 9 gets the search index and the mail
+// addresses of the faxes it already holds, and its old rows are found.
+func TestSQLiteSearchIndexOfOldJobs(t *testing.T) {
+	db, path := openSQLite(t)
+	db.Close()
+	raw := rawSQLite(t, path)
+	for _, s := range []string{
+		`DROP TRIGGER jobs_search_insert`, `DROP TRIGGER jobs_search_update`, `DROP TRIGGER jobs_search_delete`,
+		`DROP TABLE jobs_search`, `DROP TABLE search_keys`, `DROP TABLE job_mail_to`,
+		`DELETE FROM schema_migrations WHERE version = 9`,
+	} {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	// Rows as migration 7 left them (search is the lowercased JSON).
+	in := &faxbridge.Job{ID: "old-in", Version: 3, State: faxbridge.StateDone, Direction: faxbridge.Inbound, CreatedAt: time.UnixMilli(2000),
+		From: "+15550001111", MailTo: []string{"Front Desk <desk@office.example>"}}
+	out := &faxbridge.Job{ID: "old-out", Version: 3, State: faxbridge.StateDone, CreatedAt: time.UnixMilli(1000),
+		Destination: faxbridge.Destination{To: "+15552223333"}, Subject: "Quarterly Report", Sender: "user:bob"}
+	for _, j := range []*faxbridge.Job{in, out} {
+		r, err := encode(j, j.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(`INSERT INTO jobs (id, version, state, created_at, updated_at, data, sender, direction, search)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, lower(?))`, r.id, r.version, r.state, r.createdAt, r.updatedAt, r.data, r.sender, r.direction, r.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	db, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !db.TextIndexed() {
+		t.Fatal("no search index after the migration")
+	}
+	if got := searchIDs(t, db, faxbridge.JobQuery{Text: "QUARTERLY"}); !slices.Equal(got, []string{"old-out"}) {
+		t.Errorf("old job by its subject: %v", got)
+	}
+	if got := searchIDs(t, db, faxbridge.JobQuery{Sender: "user:desk", MailTo: []string{"desk@office.example"}}); !slices.Equal(got, []string{"old-in"}) {
+		t.Errorf("old received fax by its address: %v", got)
+	}
+}
+
+// The console's queries use their indexes: text search the FTS5 table, a
+// user's list the sender index and job_mail_to.
+func TestSQLiteSearchPlans(t *testing.T) {
+	db, _ := openSQLite(t)
+	for _, tc := range []struct {
+		q     faxbridge.JobQuery
+		index []string
+	}{
+		{faxbridge.JobQuery{Text: "invoice"}, []string{"VIRTUAL TABLE INDEX 0:M"}},
+		{faxbridge.JobQuery{Sender: "user:a", MailTo: []string{"a@example.com"}}, []string{"jobs_sender_created", "job_mail_to"}},
+	} {
+		plan := explainSearch(t, db, tc.q)
+		for _, ix := range tc.index {
+			if !strings.Contains(plan, ix) {
+				t.Errorf("%+v: plan %q lacks %s", tc.q, plan, ix)
+			}
+		}
+	}
+}
+
+// explainSearch is SQLite's plan of the query Search runs.
+func explainSearch(t *testing.T, db *DB, q faxbridge.JobQuery) string {
+	t.Helper()
+	query, args := db.searchQuery(q)
+	rows, err := db.rd.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
+}
+
+// Where the database user may not create pg_trgm, the store opens and
+// search works unindexed; once an administrator creates the extension,
+// the next open builds the index.
+func TestPostgresSearchWithoutTrigram(t *testing.T) {
+	base := postgresDSN(t)
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := stdlib.OpenDB(*cfg)
+	defer admin.Close()
+	ctx := t.Context()
+	name := fmt.Sprintf("faxbridge_notrgm_%d", time.Now().UnixNano())
+	for _, s := range []string{
+		`CREATE ROLE ` + name + ` LOGIN`,
+		`CREATE DATABASE ` + name, // owned by the administrator: the role may not CREATE in it
+	} {
+		if _, err := admin.ExecContext(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		admin.ExecContext(ctx, `DROP DATABASE `+name+` WITH (FORCE)`)
+		admin.ExecContext(ctx, `DROP ROLE `+name)
+	})
+	dbAdmin := openAs(t, withDatabase(t, base, name, "postgres"))
+	if _, err := dbAdmin.ExecContext(ctx, `GRANT CREATE ON SCHEMA public TO `+name); err != nil {
+		t.Fatal(err)
+	}
+	userDSN := withDatabase(t, base, name, name)
+	db, err := OpenPostgres(ctx, userDSN)
+	if err != nil {
+		t.Fatalf("open without the right to create pg_trgm: %v", err)
+	}
+	if db.TextIndexed() {
+		t.Fatal("indexed without pg_trgm")
+	}
+	j := &faxbridge.Job{ID: "a", Version: 1, State: faxbridge.StateQueued, CreatedAt: time.UnixMilli(1000), Subject: "Quarterly 100% Report"}
+	if err := db.Create(ctx, []*faxbridge.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"quarterly", "100%", "zz"} {
+		want := []string{"a"}
+		if q == "zz" {
+			want = nil
+		}
+		if got := searchIDs(t, db, faxbridge.JobQuery{Text: q}); !slices.Equal(got, want) {
+			t.Errorf("unindexed search %q: %v, want %v", q, got, want)
+		}
+	}
+	db.Close()
+
+	if _, err := dbAdmin.ExecContext(ctx, `CREATE EXTENSION pg_trgm`); err != nil {
+		t.Fatal(err)
+	}
+	db, err = OpenPostgres(ctx, userDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if !db.TextIndexed() {
+		t.Fatal("no index after the administrator created pg_trgm")
+	}
+	if got := searchIDs(t, db, faxbridge.JobQuery{Text: "100% rep"}); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("indexed search: %v", got)
+	}
+	// With enough jobs, and statistics, the planner takes the index for
+	// a rare term.
+	var many []*faxbridge.Job
+	for i := range 5000 {
+		many = append(many, &faxbridge.Job{ID: fmt.Sprintf("m%d", i), Version: 1, State: faxbridge.StateDone,
+			CreatedAt: time.UnixMilli(int64(2000 + i)), Subject: fmt.Sprintf("Invoice %d", i)})
+	}
+	if err := db.Create(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.wr.ExecContext(ctx, `VACUUM ANALYZE jobs`); err != nil {
+		t.Fatal(err)
+	}
+	query, args := db.searchQuery(faxbridge.JobQuery{Text: "quarterly"})
+	rows, err := db.wr.QueryContext(ctx, "EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	rows.Close()
+	if !strings.Contains(plan.String(), "jobs_search_trgm") {
+		t.Errorf("plan does not use the trigram index:\n%s", plan.String())
+	}
+	if got := searchIDs(t, db, faxbridge.JobQuery{Text: "quarterly"}); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("indexed search among many: %v", got)
+	}
+}
+
+// withDatabase names another database and user on the same server.
+func withDatabase(t *testing.T, dsn, database, user string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", user, cfg.Host, cfg.Port, database)
+}
+
+func openAs(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
