@@ -33,7 +33,7 @@ import (
 // Roles a user may have in the console.
 const (
 	RoleAdmin = "admin" // every fax, every action
-	RoleUser  = "user"  // only the faxes the user sent
+	RoleUser  = "user"  // only the faxes the user sent, and those received for them
 )
 
 // File is one uploaded document.
@@ -77,6 +77,9 @@ type App interface {
 	Role(name string) string
 	// SenderOf is the Job.Sender of a user's faxes, for what a RoleUser sees.
 	SenderOf(name string) string
+	// InboxOf is the user's own mail addresses: a RoleUser also sees the
+	// received faxes mailed to one of them (by an inbound route).
+	InboxOf(name string) []string
 	// FormatNumber writes a fax number for people.
 	FormatNumber(to string) string
 

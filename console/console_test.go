@@ -147,7 +147,8 @@ func (a *sessionApp) Role(name string) string {
 	}
 	return RoleAdmin
 }
-func (a *sessionApp) SenderOf(name string) string { return "user:" + name }
+func (a *sessionApp) SenderOf(name string) string  { return "user:" + name }
+func (a *sessionApp) InboxOf(name string) []string { return nil }
 func (a *sessionApp) Search(context.Context, faxbridge.JobQuery) ([]*faxbridge.Job, error) {
 	return nil, nil
 }

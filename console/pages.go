@@ -135,13 +135,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, u *user) {
 		s.errorPage(w, r, u, err)
 		return
 	}
-	if !u.admin() {
-		q.Sender = u.sender
-	}
-	jobs, err := s.app.Search(r.Context(), q)
-	if err != nil {
-		s.errorPage(w, r, u, err)
-		return
+	var jobs []*faxbridge.Job
+	if u.restrict(&q) {
+		if jobs, err = s.app.Search(r.Context(), q); err != nil {
+			s.errorPage(w, r, u, err)
+			return
+		}
 	}
 	rows := make([]row, 0, len(jobs))
 	refresh := false
@@ -330,6 +329,11 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, u *user) {
 	case "cancel":
 		_, err = s.app.Cancel(ctx, j.ID)
 	case "resend":
+		if j.Dir() == faxbridge.Inbound {
+			// Its number is our own: a resend would fax it back to us.
+			err = faxbridge.Errorf(faxbridge.EInvalid, "a received fax cannot be resent: its number is our own, so it would be faxed back to us. To pass it on, download it and fax it from \"Send a fax\"")
+			break
+		}
 		var nj *faxbridge.Job
 		nj, err = s.app.Resend(ctx, j.ID, strings.TrimSpace(r.PostFormValue("to")), u.name)
 		if err == nil {

@@ -31,15 +31,29 @@ const (
 type user struct {
 	name    string
 	role    string
-	sender  string // Job.Sender of the user's own faxes
+	sender  string   // Job.Sender of the user's own faxes
+	inbox   []string // the user's addresses (faxbridge.MailAddress form)
 	session *faxbridge.Session
 }
 
 func (u *user) admin() bool { return u.role == RoleAdmin }
 
-// maysee reports whether the user may see the job at all.
+// maysee reports whether the user may see the job at all: an admin every
+// job, a user the faxes they sent and the received faxes mailed to them.
+// It is the rule restrict gives the store for lists.
 func (u *user) maysee(j *faxbridge.Job) bool {
-	return u.admin() || (u.sender != "" && j.Sender == u.sender)
+	return u.admin() || (u.sender != "" && j.Sender == u.sender) || faxbridge.MailedTo(j, u.inbox)
+}
+
+// restrict limits a list query to what the user may see. It reports
+// false when a user may see nothing at all: an empty Sender and MailTo
+// would mean every job.
+func (u *user) restrict(q *faxbridge.JobQuery) bool {
+	if u.admin() {
+		return true
+	}
+	q.Sender, q.MailTo = u.sender, u.inbox
+	return q.Sender != "" || len(q.MailTo) > 0
 }
 
 func randomToken() string {
@@ -99,7 +113,15 @@ func (s *Server) current(r *http.Request) *user {
 			s.log.Warn("console session touch failed", "err", err)
 		}
 	}
-	return &user{name: sess.User, role: role, sender: s.app.SenderOf(sess.User), session: sess}
+	u := &user{name: sess.User, role: role, sender: s.app.SenderOf(sess.User), session: sess}
+	if !u.admin() {
+		for _, a := range s.app.InboxOf(sess.User) {
+			if a = faxbridge.MailAddress(a); a != "" {
+				u.inbox = append(u.inbox, a)
+			}
+		}
+	}
+	return u
 }
 
 // withSession runs h for a signed-in user. Without a session a GET goes to

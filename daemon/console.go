@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	netmail "net/mail"
 	"net/netip"
 	"strings"
 	"time"
@@ -40,6 +41,21 @@ func (a *consoleApp) SignIn(_ context.Context, remote netip.Addr, name, password
 func (a *consoleApp) Role(name string) string { return a.users[name].Console }
 
 func (a *consoleApp) SenderOf(name string) string { return senderOf(smtpd.Identity{User: name}) }
+
+// InboxOf is where the user's own mail goes: their report_to address,
+// and their name when it is an email address (as SMTP AUTH names often
+// are). A console user sees the received faxes that an inbound route
+// mails to one of these.
+func (a *consoleApp) InboxOf(name string) []string {
+	var out []string
+	if u, ok := a.users[name]; ok && u.ReportTo != "" {
+		out = append(out, u.ReportTo)
+	}
+	if addr, err := netmail.ParseAddress(name); err == nil && addr.Name == "" && addr.Address == name {
+		out = append(out, name)
+	}
+	return out
+}
 
 func (a *consoleApp) FormatNumber(to string) string { return address.Format(to) }
 
