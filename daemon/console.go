@@ -255,6 +255,10 @@ func (m *Main) bindConsole(be backend) error {
 		}
 		m.ConsoleListener = ln
 	}
+	if !m.db.TextIndexed() {
+		m.Log.Warn("console search is not indexed: the database user may not create the pg_trgm extension; " +
+			"have an administrator run CREATE EXTENSION pg_trgm in the job database and restart (search works meanwhile, slowly with many jobs)")
+	}
 	ln := m.ConsoleListener
 	m.closers = append(m.closers, func() { ln.Close() })
 	m.consoleSrv = httpd.NewServer(h, httpd.Limits{ReadTimeout: 5 * time.Minute, WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 64})
