@@ -53,6 +53,9 @@ func SearchText(j *Job) string {
 			parts = append(parts, a.FaxSID)
 		}
 	}
+	for _, x := range j.ExtraFaxes {
+		parts = append(parts, x.SID)
+	}
 	parts = append(parts, j.Destination.Contact, j.Sender, j.MailFrom, j.ReportTo)
 	parts = append(parts, j.MailTo...)
 	parts = append(parts, j.Subject)

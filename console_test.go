@@ -9,9 +9,9 @@ import (
 // stays valid UTF-8 without NUL (PostgreSQL refuses both in TEXT).
 func TestSearchText(t *testing.T) {
 	j := &Job{Destination: Destination{To: "+15551234567"}, FaxSID: "SID-1", Attempts: []Attempt{{FaxSID: "SID-0"}, {FaxSID: "SID-1"}},
-		Subject: strings.Repeat("é", 2000) + "\x00", Sender: "user:Bob"}
+		ExtraFaxes: []ExtraFax{{SID: "SID-X"}}, Subject: strings.Repeat("é", 2000) + "\x00", Sender: "user:Bob"}
 	s := SearchText(j)
-	if len(s) > maxSearchText || !strings.Contains(s, "5551234567") || !strings.Contains(s, "sid-0") || !strings.Contains(s, "user:bob") {
+	if len(s) > maxSearchText || !strings.Contains(s, "5551234567") || !strings.Contains(s, "sid-0") || !strings.Contains(s, "sid-x") || !strings.Contains(s, "user:bob") {
 		t.Errorf("search text (%d bytes) = %.80q", len(s), s)
 	}
 	if !strings.HasPrefix(s, "+15551234567\n15551234567\n") || strings.ContainsRune(s, 0) || strings.ToValidUTF8(s, "") != s {

@@ -46,14 +46,18 @@ func (s *Service) OpenDocument(ctx context.Context, id string) (*faxbridge.Job, 
 // (Job.Sender of the new job, for quotas and who may see it). The new job
 // gets its own copy of the document, so each job's cleanup stays its own.
 func (s *Service) Resend(ctx context.Context, id string, rcpt *faxbridge.Recipient, by string) (*faxbridge.Job, error) {
+	// A received fax's number is our own: it is refused before its
+	// document is looked for, so the answer says why whatever was kept.
+	if j, err := s.store.Get(ctx, id); err != nil {
+		return nil, err
+	} else if j.Dir() != faxbridge.Outbound {
+		return nil, faxbridge.Errorf(faxbridge.EInvalid, "only faxes sent by the gateway can be sent again")
+	}
 	old, rc, err := s.OpenDocument(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	if old.Dir() != faxbridge.Outbound {
-		return nil, faxbridge.Errorf(faxbridge.EInvalid, "only faxes sent by the gateway can be sent again")
-	}
 	if err := s.checkPages(ctx, by, old.Pages, 1); err != nil {
 		return nil, err
 	}

@@ -147,4 +147,14 @@ func TestResend(t *testing.T) {
 	if _, err := svc.Resend(ctx, "nosuchjob", nil, ""); faxbridge.ErrorCode(err) != faxbridge.ENotFound {
 		t.Fatalf("resend of an unknown job: %v", err)
 	}
+
+	// A received fax is refused as such, whether or not its document is
+	// still kept: its number is our own.
+	j.ID, j.Direction, j.Version = "in-FX1", faxbridge.Inbound, 0
+	if err := db.Create(ctx, []*faxbridge.Job{j}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Resend(ctx, j.ID, nil, ""); faxbridge.ErrorCode(err) != faxbridge.EInvalid {
+		t.Fatalf("resend of a received fax whose document is gone: %v, want invalid", err)
+	}
 }
