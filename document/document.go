@@ -337,10 +337,25 @@ func checkPixels(docs []doc, limit int64) error {
 	}
 	if px > limit {
 		return faxbridge.Errorf(faxbridge.ETooLarge,
-			"the images in this message have %d megapixels in all; the limit is %d megapixels per fax; send fewer pages, scan at a lower resolution, or send a PDF",
-			px/1_000_000, limit/1_000_000)
+			"the images in this message have %s megapixels in all; the limit is %s megapixels per fax; send fewer pages, scan at a lower resolution, or send a PDF",
+			megapixels(px, true), megapixels(limit, false))
 	}
 	return nil
+}
+
+// megapixels says n pixels in megapixels to a tenth, rounded up or down,
+// without a trailing ".0". A total over a limit is rounded up and the
+// limit down, so that the sender never reads "4 megapixels; the limit is 4
+// megapixels".
+func megapixels(n int64, up bool) string {
+	tenths := n / 100_000
+	if up && n%100_000 != 0 {
+		tenths++
+	}
+	if tenths%10 == 0 {
+		return fmt.Sprint(tenths / 10)
+	}
+	return fmt.Sprintf("%d.%d", tenths/10, tenths%10)
 }
 
 // PageCount reads and validates the PDF at path and returns its pages. A

@@ -55,3 +55,19 @@ func TestMessagePixelBudget(t *testing.T) {
 	}
 	os.Remove(res.Path)
 }
+
+// A total just over the limit reads larger than the limit.
+func TestMegapixels(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		up   bool
+		want string
+	}{
+		{200_000_000, false, "200"}, {225_000_000, true, "225"}, {4_002_000, true, "4.1"},
+		{4_000_001, true, "4.1"}, {4_099_999, false, "4"}, {2_500_000, false, "2.5"}, {0, true, "0"},
+	} {
+		if got := megapixels(c.n, c.up); got != c.want {
+			t.Errorf("megapixels(%d, %v) = %q, want %q", c.n, c.up, got, c.want)
+		}
+	}
+}
