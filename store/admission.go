@@ -19,24 +19,15 @@ import (
 // It bypasses Create's group commit on purpose: a group shares one
 // transaction, and a refusal must not fail the other members.
 func (db *DB) CreateAdmitted(ctx context.Context, jobs []*faxbridge.Job, a faxbridge.Admission) error {
-	rows := make([]row, 0, len(jobs))
-	pages := 0
-	for _, j := range jobs {
-		if j == nil || j.ID == "" {
-			return faxbridge.Errorf(faxbridge.EInvalid, "a job has no ID")
-		}
-		r, err := encode(j, j.Version)
-		if err != nil {
-			return faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
-		}
-		rows = append(rows, r)
-		pages += j.Pages
+	rows, pages, err := encodeNew(jobs)
+	if err != nil {
+		return err
 	}
 	if len(rows) == 0 {
 		return nil
 	}
 	var refusal error
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
 		// SQLite's write transactions begin IMMEDIATE and so already
 		// exclude each other; PostgreSQL needs a lock per sender, held
 		// until commit, or two transactions could count the same usage.
@@ -79,27 +70,10 @@ func (db *DB) CreateAdmitted(ctx context.Context, jobs []*faxbridge.Job, a faxbr
 				return refusal
 			}
 		}
-		for _, r := range rows {
-			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction, r.search)
-			if err != nil {
-				return fmt.Errorf("insert job %s: %w", r.id, err)
-			}
-			if err := db.writeSIDs(ctx, tx, r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return db.insertRows(ctx, tx, rows)
 	})
-	switch {
-	case err == nil:
-		return nil
-	case refusal != nil && errors.Is(err, refusal):
+	if refusal != nil && errors.Is(err, refusal) {
 		return refusal
-	case db.d.duplicate(err):
-		return faxbridge.WrapError(faxbridge.EConflict, fmt.Errorf("create jobs: %w", err), msgExists)
 	}
-	return db.fail(fmt.Errorf("create jobs: %w", err))
+	return db.createError(err)
 }

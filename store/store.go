@@ -467,16 +467,9 @@ func (db *DB) writeSIDs(ctx context.Context, tx *sql.Tx, r row) error {
 // Create stores new jobs atomically: all or none. A job whose ID is already
 // stored (or appears twice in jobs) fails the whole batch with EConflict.
 func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
-	rows := make([]row, 0, len(jobs))
-	for _, j := range jobs {
-		if j == nil || j.ID == "" {
-			return faxbridge.Errorf(faxbridge.EInvalid, "a job has no ID")
-		}
-		r, err := encode(j, j.Version)
-		if err != nil {
-			return faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
-		}
-		rows = append(rows, r)
+	rows, _, err := encodeNew(jobs)
+	if err != nil {
+		return err
 	}
 	if len(rows) == 0 {
 		return nil
@@ -491,31 +484,57 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 
 // createRows inserts rows in one transaction and maps its error.
 func (db *DB) createRows(ctx context.Context, rows []row) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		for _, r := range rows {
-			_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-				(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction, r.search)
-			if err != nil {
-				return fmt.Errorf("insert job %s: %w", r.id, err)
-			}
-			if err := db.writeSIDs(ctx, tx, r); err != nil {
-				return err
-			}
-			if err := db.writeMailTo(ctx, tx, r); err != nil {
-				return err
-			}
+	return db.createError(db.tx(ctx, func(tx *sql.Tx) error { return db.insertRows(ctx, tx, rows) }))
+}
+
+// encodeNew encodes new jobs for insertRows, and counts their pages.
+func encodeNew(jobs []*faxbridge.Job) (rows []row, pages int, err error) {
+	rows = make([]row, 0, len(jobs))
+	for _, j := range jobs {
+		if j == nil || j.ID == "" {
+			return nil, 0, faxbridge.Errorf(faxbridge.EInvalid, "a job has no ID")
 		}
-		return nil
-	})
-	if err != nil && db.d.duplicate(err) {
-		return faxbridge.WrapError(faxbridge.EConflict, fmt.Errorf("create jobs: %w", err), msgExists)
+		r, err := encode(j, j.Version)
+		if err != nil {
+			return nil, 0, faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
+		}
+		rows = append(rows, r)
+		pages += j.Pages
 	}
-	if err != nil {
-		return db.fail(fmt.Errorf("create jobs: %w", err))
+	return rows, pages, nil
+}
+
+// insertRows inserts new jobs in tx: the one INSERT of a job, for Create
+// and CreateAdmitted alike.
+func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
+	for _, r := range rows {
+		_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
+			(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction, r.search)
+		if err != nil {
+			return fmt.Errorf("insert job %s: %w", r.id, err)
+		}
+		if err := db.writeSIDs(ctx, tx, r); err != nil {
+			return err
+		}
+		if err := db.writeMailTo(ctx, tx, r); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// createError maps the error of a transaction that inserted new jobs: a
+// job ID that exists already is a conflict.
+func (db *DB) createError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case db.d.duplicate(err):
+		return faxbridge.WrapError(faxbridge.EConflict, fmt.Errorf("create jobs: %w", err), msgExists)
+	}
+	return db.fail(fmt.Errorf("create jobs: %w", err))
 }
 
 // Usage counts the jobs a sender created since a time, and their pages.

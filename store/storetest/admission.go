@@ -110,6 +110,40 @@ func testAdmittedReplay(t *testing.T, open Opener) {
 	}
 }
 
+// CreateAdmitted stores a job as Create does (the same row, its fax SIDs
+// found by GetBySID) and fails as Create does: a job whose ID is taken is
+// a conflict, and the refused message's key is not spent by it.
+func testAdmittedLikeCreate(t *testing.T, open Opener) {
+	s := Open(t, open)
+	ctx := t.Context()
+	adm := faxbridge.Admission{Sender: "user:erin", MessageKey: "<like@example.org>", ReplaySince: base.Add(-time.Hour),
+		Limits: []faxbridge.UsageLimit{{Name: "hour", Since: base.Add(-time.Hour), Faxes: 10}}}
+	j := job("a1", base)
+	j.Sender, j.Pages, j.FaxSID = "user:erin", 2, "FXA1"
+	j.Attempts = []faxbridge.Attempt{{Number: 1, FaxSID: "FXA1", StartedAt: base}}
+	mustCreate(t, s, job("taken", time.Time{}))
+
+	wantCode(t, "admit a job whose ID is taken", s.CreateAdmitted(ctx, []*faxbridge.Job{j, job("taken", time.Time{})}, adm), faxbridge.EConflict)
+	if _, err := s.Get(ctx, "a1"); faxbridge.ErrorCode(err) != faxbridge.ENotFound {
+		t.Errorf("a job of a refused batch was stored: %v", err)
+	}
+	wantCode(t, "admit a job without an ID", s.CreateAdmitted(ctx, []*faxbridge.Job{{}}, adm), faxbridge.EInvalid)
+
+	if err := s.CreateAdmitted(ctx, []*faxbridge.Job{j}, adm); err != nil {
+		t.Fatalf("the message after its refused batch: %v", err)
+	}
+	got := mustGet(t, s, "a1")
+	if got.Sender != j.Sender || got.Pages != j.Pages || got.Version != j.Version || !got.NextAt.Equal(base) {
+		t.Errorf("admitted job read back as %+v", got)
+	}
+	if bySID, err := s.GetBySID(ctx, "FXA1"); err != nil || bySID.ID != "a1" {
+		t.Errorf("GetBySID of an admitted job's fax SID: %v, %v", bySID, err)
+	}
+	if faxes, pages, err := s.Usage(ctx, "user:erin", base.Add(-time.Hour)); err != nil || faxes != 1 || pages != 2 {
+		t.Errorf("usage after admitting: %d faxes, %d pages, %v", faxes, pages, err)
+	}
+}
+
 // CountActive agrees with reading every active job, which a metrics scrape
 // must not do.
 func testCountActive(t *testing.T, open Opener) {

@@ -45,6 +45,7 @@ func Run(t *testing.T, fresh Fresh) {
 		{"Usage", testUsage},
 		{"AdmittedQuota", testAdmittedQuota},
 		{"AdmittedReplay", testAdmittedReplay},
+		{"AdmittedLikeCreate", testAdmittedLikeCreate},
 		{"CountActive", testCountActive},
 		{"Search", testSearch},
 		{"SearchText", testSearchText},
