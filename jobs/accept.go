@@ -133,14 +133,6 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		}
 		return nil, faxbridge.Errorf(faxbridge.EBadContent, "nothing to fax: no PDF, TIFF, JPEG or PNG document (%s); attach the document in one of those forms", describeFound(msg))
 	}
-	var total int64
-	for _, in := range inputs {
-		total += in.Size
-	}
-	if s.cfg.MaxDocBytes > 0 && total > s.cfg.MaxDocBytes {
-		return nil, faxbridge.Errorf(faxbridge.ETooLarge, "the documents are %s; the limit is %s per fax", humanBytes(total), humanBytes(s.cfg.MaxDocBytes))
-	}
-
 	select {
 	case s.builds <- struct{}{}:
 	case <-ctx.Done():
@@ -403,14 +395,4 @@ func describeFound(msg *mailparse.Message) string {
 		names = append(names, partName(p))
 	}
 	return "found " + strings.Join(names, ", ")
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -205,3 +205,22 @@ func TestHTTPConnectionCap(t *testing.T) {
 		t.Errorf("after the flood: outcome %q after %d polls; want delivered by callback", j.Outcome, j.Polls)
 	}
 }
+
+// TestDocumentBytesLimitAtData: fax.max_document_bytes bounds the
+// documents of one message together (document.Build's one size check),
+// answered at DATA with 552 5.3.4 naming both sizes.
+func TestDocumentBytesLimitAtData(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Fax.MaxDocBytes = 64 << 10 })
+	scan := scanPDF(200)                             // 40,000 bytes of image, one page
+	other := append(bytes.Clone(scan), "\n% b\n"...) // a second document, not a repeat
+	msg := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", scan},
+		attachment{"b.pdf", "application/pdf", "", other})
+	err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, msg)
+	wantTooLarge(t, err, fmt.Sprintf("the documents are %d KB; the limit is 64 KB per fax", (len(scan)+len(other))>>10))
+	if n := len(h.sim.Creates()); n != 0 {
+		t.Errorf("%d faxes sent over the size limit", n)
+	}
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", scan})); err != nil {
+		t.Fatalf("one document under the limit: %v", err)
+	}
+}
