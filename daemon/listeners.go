@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -268,31 +267,15 @@ func (m *Main) serveMetrics(ctx context.Context, errc chan<- error) {
 // (`faxbridge rotate-media-key` replaces it).
 func MediaKeyPath(cfg *config.Config) string { return filepath.Join(cfg.StateDir, "media.key") }
 
-// provenMessage applies the rules a proven internet sender's message must
-// still meet, and says who sent it: a DKIM signature proves the message, not
-// where it is delivered, so a signed message replayed to a fax address it
-// never named, or replayed at all, must not be faxed. Every fax recipient
-// must be named in a To or Cc field the sender's signature covers, and the
-// message must carry a signed Message-ID (the key of the replay check).
+// provenMessage applies jobs.ProveSigned to what the sender's DKIM
+// signatures cover, resolving addresses with the book RCPT TO uses.
 func (b backend) provenMessage(res *senderauth.Result, env faxbridge.Envelope) (jobs.Proof, error) {
-	named := map[string]bool{}
-	for _, a := range res.SignedRecipients() {
-		if r, err := b.book.Resolve(a); err == nil {
-			named[r.Destination.To] = true
-		}
+	sig := jobs.Signed{From: res.From, Recipients: res.SignedRecipients(), MessageID: res.SignedMessageID()}
+	p, err := jobs.ProveSigned(sig, env, b.book.Resolve)
+	if err != nil {
+		b.log.Info("inbound message refused: not covered by the sender's signature", "remote_addr", env.RemoteAddr, "from", res.From)
 	}
-	for _, r := range env.Recipients {
-		if !named[r.Destination.To] {
-			b.log.Info("inbound message refused: recipient not named in a signed header", "remote_addr", env.RemoteAddr, "from", res.From)
-			return jobs.Proof{}, faxbridge.Errorf(faxbridge.EDenied,
-				"fax mail from the internet is faxed only to numbers its DKIM-signed To or Cc header names, and this message does not name %s", r.Destination.To)
-		}
-	}
-	id := res.SignedMessageID()
-	if id == "" {
-		return jobs.Proof{}, faxbridge.Errorf(faxbridge.EDenied, "fax mail from the internet must carry a DKIM-signed Message-ID header")
-	}
-	return jobs.Proof{Sender: "mx:" + strings.ToLower(res.From), MessageKey: id}, nil
+	return p, err
 }
 
 // mxPolicy is the [mx] limits of each proven internet sender.
