@@ -117,9 +117,9 @@ func TestCrashPoints(t *testing.T) {
 		// proof that the recovery path under test was taken.
 		logged string
 	}{
-		// The intent was recorded, the fax never created: reconciliation
-		// finds nothing and sends it.
-		{"before-send", "reconciled: the provider never got the fax; sending again"},
+		// The intent was recorded, the fax never created: two listings
+		// find nothing and it is sent.
+		{"before-send", "reconciled: two listings did not show the fax; sending it again"},
 		// The fax was created but its SID never recorded: reconciliation
 		// must find it through FindSent and not send again.
 		{"after-send", "reconciled: the provider has the fax"},

@@ -32,16 +32,23 @@ func (s *stack) checkCreate(c signalwiretest.Create, to, jobID, docSHA256 string
 	}
 	f := c.Form
 	want := map[string]string{
-		"To":             to,
-		"From":           faxFrom,
-		"Quality":        faxQuality,
-		"Ttl":            strconv.Itoa(faxTTL),
-		"StatusCallback": s.publicURL + callbackPath + "?job=" + jobID,
+		"To":      to,
+		"From":    faxFrom,
+		"Quality": faxQuality,
+		"Ttl":     strconv.Itoa(faxTTL),
 	}
 	for k, v := range want {
 		if got := f.Get(k); got != v {
 			t.Errorf("create %s = %q, want %q", k, got, v)
 		}
+	}
+	// The callback URL names the job and, signed with it, the submission
+	// (a token of its own), so that a callback is adopted only for the
+	// submission it was set up for.
+	cb, err := url.Parse(f.Get("StatusCallback"))
+	if err != nil || cb.Scheme+"://"+cb.Host != s.publicURL || cb.Path != callbackPath ||
+		cb.Query().Get("job") != jobID || cb.Query().Get("sub") == "" || len(cb.Query()) != 2 {
+		t.Errorf("create StatusCallback = %q, want %s%s?job=%s&sub=<submission token>", f.Get("StatusCallback"), s.publicURL, callbackPath, jobID)
 	}
 	// Anything SignalWire does not document is refused by the simulator
 	// before it gets here; these are the ones the daemon must not invent.

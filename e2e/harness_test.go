@@ -130,6 +130,14 @@ type opts struct {
 	// quick makes a job caught mid-submission by a crash recoverable in
 	// about 35 s instead of minutes: send_timeout 2s, lease 4s.
 	quick bool
+	// sendTimeout sets worker.send_timeout (0: 2s when quick, else the
+	// default 60s). reconcileAfter sets worker.reconcile_after (0: the
+	// smallest valid value, twice send_timeout, so that ambiguous
+	// submissions are settled as soon as the rules allow).
+	sendTimeout, reconcileAfter time.Duration
+	// keepMedia sets signalwire.keep_media: the provider keeps each fax's
+	// media after its report. Otherwise settle wants it deleted there.
+	keepMedia bool
 	// env is added to the daemon's environment at the first start only.
 	env []string
 	// extraTOML is appended to the config: more tables ([console],
@@ -141,6 +149,7 @@ type opts struct {
 // state directory and ports.
 type stack struct {
 	t      *testing.T
+	o      opts
 	dir    string
 	minio  *testenv.MinIOServer
 	mail   *testenv.MailpitServer
@@ -180,7 +189,7 @@ func newStack(t *testing.T, o opts) *stack {
 			t.Fatalf("%s is needed by the end-to-end tests: %v", tool, err)
 		}
 	}
-	s := &stack{t: t, dir: t.TempDir(), key: "PSK_" + rand.Text()}
+	s := &stack{t: t, o: o, dir: t.TempDir(), key: "PSK_" + rand.Text()}
 	s.minio = testenv.MinIO(t)
 	s.mail = testenv.Mailpit(t)
 
@@ -251,8 +260,8 @@ func (s *stack) writeConfig(o opts, token string) {
 		fmt.Fprintf(&b, "max_message_bytes = %d\n", o.maxMessageBytes)
 	}
 	fmt.Fprintf(&b, "\n[http]\nlisten = %q\npublic_url = %q\n\n", s.httpAddr, s.publicURL)
-	fmt.Fprintf(&b, "[signalwire]\nbase_url = %q\nproject_id = %q\napi_token = %q\nsigning_key = %q\nfrom = %q\nquality = %q\nttl = %d\n\n",
-		s.sim.URL(), projectID, token, s.key, faxFrom, faxQuality, faxTTL)
+	fmt.Fprintf(&b, "[signalwire]\nbase_url = %q\nproject_id = %q\napi_token = %q\nsigning_key = %q\nfrom = %q\nquality = %q\nttl = %d\nkeep_media = %t\n\n",
+		s.sim.URL(), projectID, token, s.key, faxFrom, faxQuality, faxTTL, o.keepMedia)
 	fmt.Fprintf(&b, "[storage]\nbackend = \"s3\"\n\n[storage.s3]\nendpoint = %q\nuse_ssl = false\nbucket = %q\nregion = \"us-east-1\"\naccess_key = %q\nsecret_key = %q\nprefix = \"documents/\"\ncreate_bucket = true\n\n",
 		s.minio.Endpoint, bucket, s.minio.AccessKey, s.minio.SecretKey)
 	fmt.Fprintf(&b, "[database]\ndriver = \"sqlite\"\n\n")
@@ -263,8 +272,20 @@ func (s *stack) writeConfig(o opts, token string) {
 	// orphan_age 3s: the janitor removes the upload of a message that a
 	// crash kept from being committed while the test watches.
 	fmt.Fprintf(&b, "[worker]\npoll_after = \"2s\"\npoll_max = \"2s\"\nsend_retry_max = \"3s\"\norphan_age = \"3s\"\n")
+	sendTimeout := o.sendTimeout
+	switch {
+	case sendTimeout == 0 && o.quick:
+		sendTimeout = 2 * time.Second
+	case sendTimeout == 0:
+		sendTimeout = time.Minute // the default
+	}
+	reconcileAfter := o.reconcileAfter
+	if reconcileAfter == 0 {
+		reconcileAfter = 2 * sendTimeout
+	}
+	fmt.Fprintf(&b, "send_timeout = %q\nreconcile_after = %q\n", sendTimeout, reconcileAfter)
 	if o.quick {
-		fmt.Fprintf(&b, "send_timeout = \"2s\"\nlease = \"4s\"\n")
+		fmt.Fprintf(&b, "lease = %q\n", 2*sendTimeout)
 	}
 	if o.extraTOML != nil {
 		b.WriteString("\n" + o.extraTOML(s))
@@ -648,6 +669,15 @@ func (s *stack) settle(want int) []*faxbridge.Job {
 func (s *stack) settleJobs(want int) []*faxbridge.Job {
 	s.t.Helper()
 	s.waitIdle(30 * time.Second)
+	// After its report a job deletes its faxes' media at SignalWire
+	// (unless keep_media): wait for that step before the daemon stops.
+	if !s.o.keepMedia {
+		for _, c := range s.sim.Creates() {
+			if c.Media.Status == http.StatusOK { // it has media to delete
+				s.waitMediaDeleted(c.SID, 30*time.Second)
+			}
+		}
+	}
 	s.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -668,6 +698,12 @@ func (s *stack) settleJobs(want int) []*faxbridge.Job {
 			s.t.Errorf("job %s to %s: state %s, outcome %q, report %q, next at %v, cleaned at %v; want done, report sent, document deleted, nothing scheduled",
 				j.ID, j.Destination.To, j.State, j.Outcome, j.ReportState, j.NextAt, j.CleanedAt)
 		}
+		if released := !j.ProviderDeletedAt.IsZero(); released == s.o.keepMedia {
+			s.t.Errorf("job %s: media deleted at the provider at %v with keep_media = %t", j.ID, j.ProviderDeletedAt, s.o.keepMedia)
+		}
+		if len(j.ExtraFaxes) != 0 {
+			s.t.Errorf("job %s: extra faxes %+v: sent more than once", j.ID, j.ExtraFaxes)
+		}
 	}
 	if got := len(s.mail.Messages(s.t)); got != want {
 		s.t.Errorf("%d messages in Mailpit, want exactly %d reports", got, want)
@@ -678,6 +714,19 @@ func (s *stack) settleJobs(want int) []*faxbridge.Job {
 		s.t.Errorf("%d faxes created, want exactly %d", got, want)
 	}
 	return jobs
+}
+
+// waitMediaDeleted waits until the fax's media is deleted at the simulator.
+func (s *stack) waitMediaDeleted(sid string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !s.sim.MediaDeleted(sid) {
+		if time.Now().After(deadline) {
+			s.t.Errorf("the media of fax %s is not deleted at the provider after %v", sid, timeout)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // objects lists every object in the stack's bucket.
