@@ -76,6 +76,7 @@ func (r *recorder) Notify(ctx context.Context, rep faxbridge.Report) error {
 type harness struct {
 	t       *testing.T
 	hooks   []func(*daemon.Main) // applied to every Main before it opens
+	mutate  func(*config.Config) // the test's config changes, kept for restart
 	m       *daemon.Main
 	sim     *signalwiretest.Server
 	rec     *recorder
@@ -112,7 +113,7 @@ func newHarnessWith(t *testing.T, simClient *http.Client, mutate func(*config.Co
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	h := &harness{t: t, sim: sim, rec: &recorder{ch: make(chan faxbridge.Report, 100)}, hooks: hooks}
+	h := &harness{t: t, sim: sim, rec: &recorder{ch: make(chan faxbridge.Report, 100)}, hooks: hooks, mutate: mutate}
 	h.startWith(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", mutate)
 	return h
 }
@@ -175,13 +176,18 @@ func (h *harness) shutdown() {
 	<-h.stopped
 }
 
-// restart starts a new daemon on the state and addresses of the stopped
-// one: the public URL in stored media URLs must stay valid, as it does in a
-// real deployment.
+// restart starts a new daemon on the state, addresses and configuration of
+// the stopped one: the public URL in stored media URLs must stay valid, as
+// it does in a real deployment.
 func (h *harness) restart() {
 	dir := strings.TrimSuffix(h.cfg.StateDir, "/state")
 	worker := h.cfg.Worker
-	h.startWith(dir, h.smtp, strings.TrimPrefix(h.public, "http://"), func(c *config.Config) { c.Worker = worker })
+	h.startWith(dir, h.smtp, strings.TrimPrefix(h.public, "http://"), func(c *config.Config) {
+		if h.mutate != nil {
+			h.mutate(c)
+		}
+		c.Worker = worker
+	})
 }
 
 type testWriter struct{ t *testing.T }
@@ -490,9 +496,10 @@ func TestProviderErrorsRetriedThenSent(t *testing.T) {
 
 func TestAmbiguousSubmissionIsReconciled(t *testing.T) {
 	h := newHarness(t, nil)
-	// The fax is created but the answer is lost: the daemon must find it
-	// instead of sending it again.
-	h.sim.SetFaults(signalwiretest.Faults{CreateErrors: []signalwiretest.HTTPError{{Accept: true, Reset: true}}})
+	// The fax is created but the answer is lost, and so are its
+	// callbacks (which would otherwise name it): the daemon must find it in
+	// the provider's list instead of sending it again.
+	h.sim.SetFaults(signalwiretest.Faults{DropAllCallbacks: true, CreateErrors: []signalwiretest.HTTPError{{Accept: true, Reset: true}}})
 	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
 		t.Fatal(err)
 	}
@@ -500,10 +507,69 @@ func TestAmbiguousSubmissionIsReconciled(t *testing.T) {
 	if j.Outcome != "delivered" {
 		t.Errorf("outcome %q", j.Outcome)
 	}
-	if n := len(h.sim.Creates()); n != 1 {
-		t.Errorf("%d fax creates after an ambiguous answer; want exactly 1", n)
+	creates := h.sim.Creates()
+	if n := len(creates); n != 1 {
+		t.Fatalf("%d fax creates after an ambiguous answer; want exactly 1", n)
+	}
+	if j.FaxSID != creates[0].SID || len(j.Attempts) != 1 || len(j.ExtraFaxes) != 0 {
+		t.Errorf("job follows fax %s with %d attempts and extras %+v; want the created fax %s, one attempt, no extra", j.FaxSID, len(j.Attempts), j.ExtraFaxes, creates[0].SID)
 	}
 	h.noMoreReports()
+}
+
+// A submission whose answer was lost and that the provider never carried
+// out is sent again, but only after two listings reconcile_after apart
+// found nothing: the second fax is created no sooner than twice
+// reconcile_after after the first attempt.
+func TestAmbiguousSubmissionNeverCreatedIsSentAfterTwoListings(t *testing.T) {
+	h := newHarness(t, nil)
+	h.sim.SetFaults(signalwiretest.Faults{DropAllCallbacks: true, CreateErrors: []signalwiretest.HTTPError{{Reset: true}}})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	creates := h.sim.Creates()
+	if j.Outcome != "delivered" || len(creates) != 1 || len(j.Attempts) != 2 {
+		t.Fatalf("outcome %q, %d creates, %d attempts; want delivered, 1 fax, 2 attempts", j.Outcome, len(creates), len(j.Attempts))
+	}
+	first, second := j.Attempts[0], j.Attempts[1]
+	if first.FaxSID != "" || first.Status != "lost" || second.FaxSID != creates[0].SID || j.FaxSID != creates[0].SID {
+		t.Errorf("attempts %+v, job fax %s; want the first lost without a fax and the second the created one %s", j.Attempts, j.FaxSID, creates[0].SID)
+	}
+	if gap, min := creates[0].Time.Sub(first.StartedAt), 2*h.cfg.Worker.ReconcileAfter.Duration; gap < min {
+		t.Errorf("sent again %v after the lost submission; want at least 2 × reconcile_after = %v", gap, min)
+	}
+	h.noMoreReports()
+}
+
+// The provider finishes a create after the client gave up (SlowCreate
+// beyond send_timeout) and lists it only later (ListLag), with every
+// callback lost: the first listing does not show it, the second does, and
+// the fax is adopted, never sent twice. (The e2e TestSlowCreateLaggingList
+// runs the same with the issue's own numbers.)
+func TestSlowCreateLaggingListOneFax(t *testing.T) {
+	h := newHarness(t, nil)
+	rec := h.cfg.Worker.ReconcileAfter.Duration
+	h.sim.SetFaults(signalwiretest.Faults{
+		DropAllCallbacks: true,
+		SlowCreate:       testSendTimeout + time.Second, // lands after the client gave up
+		ListLag:          rec,                           // hidden from the first listing, not from the second
+	})
+	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
+		t.Fatal(err)
+	}
+	j := h.waitReport().Job
+	creates := h.sim.Creates()
+	if j.Outcome != "delivered" || len(creates) != 1 || creates[0].Answer != 0 {
+		t.Fatalf("outcome %q, creates %+v; want delivered with the one fax whose answer never came", j.Outcome, creates)
+	}
+	if j.FaxSID != creates[0].SID || len(j.Attempts) != 1 || len(j.ExtraFaxes) != 0 {
+		t.Errorf("job follows %s with %d attempts, extras %+v; want %s, 1 attempt, none", j.FaxSID, len(j.Attempts), j.ExtraFaxes, creates[0].SID)
+	}
+	h.noMoreReports()
+	if n := len(h.sim.Creates()); n != 1 {
+		t.Errorf("%d faxes after the daemon stopped, want 1", n)
+	}
 }
 
 func TestPermanentRefusalReported(t *testing.T) {
@@ -665,9 +731,12 @@ func TestRestartResumesAcceptedJob(t *testing.T) {
 // twice, also with a second job to the same number in flight.
 func TestAmbiguousSubmissionWithHostedMedia(t *testing.T) {
 	h := newHarness(t, nil)
+	// Callbacks are lost too: they would name each fax to its job and
+	// spare the daemon the listing this test is about.
 	h.sim.SetFaults(signalwiretest.Faults{
-		HostedMediaURL: true,
-		CreateErrors:   []signalwiretest.HTTPError{{Accept: true, Reset: true}, {Accept: true, Reset: true}},
+		HostedMediaURL:   true,
+		DropAllCallbacks: true,
+		CreateErrors:     []signalwiretest.HTTPError{{Accept: true, Reset: true}, {Accept: true, Reset: true}},
 	})
 	msg := message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})
 	for i := 0; i < 2; i++ {
