@@ -54,6 +54,11 @@ func New(store faxbridge.JobStore) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}, []string{"listener"}),
 	}
+	// Every source shows 0 from the start: an alert on any increase sees
+	// the first extra fax, which a series born at 1 would hide.
+	for _, source := range []string{"answer", "callback", "listing"} {
+		m.dups.WithLabelValues(source)
+	}
 	m.reg.MustRegister(m.smtp, m.events, m.callbacks, m.accept, m.dups,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

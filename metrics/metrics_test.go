@@ -56,6 +56,8 @@ func TestMetrics(t *testing.T) {
 		`faxbridge_job_events_total{event="outcome",value="busy"} 1`,
 		`faxbridge_callbacks_total{code="403"} 1`,
 		`faxbridge_duplicate_faxes_total{source="listing"} 1`,
+		`faxbridge_duplicate_faxes_total{source="answer"} 0`,
+		`faxbridge_duplicate_faxes_total{source="callback"} 0`,
 		`faxbridge_jobs_active{state="queued"} 2`,
 		`faxbridge_jobs_active{state="submitting"} 0`,
 		`faxbridge_jobs_active{state="sending"} 1`,
