@@ -23,10 +23,8 @@ func TestProviderMediaDeletedAfterReport(t *testing.T) {
 	if rep.Outcome != "delivered" || !rep.ProviderDeletedAt.IsZero() {
 		t.Errorf("report: outcome %q, media deleted at %v; want delivered, reported before the media is deleted", rep.Outcome, rep.ProviderDeletedAt)
 	}
-	h.noMoreReports() // waits for the deletion step, then stops the daemon
-	if !h.sim.MediaDeleted(rep.FaxSID) {
-		t.Errorf("fax %s: media not deleted at the provider", rep.FaxSID)
-	}
+	waitFor(t, 10*time.Second, "the media deleted at the provider", func() bool { return h.sim.MediaDeleted(rep.FaxSID) })
+	h.noMoreReports()
 	j := storedJob(t, h, rep.ID)
 	if j.ProviderDeletedAt.IsZero() || j.ProviderTries != 1 {
 		t.Errorf("job: media deleted at %v after %d failed tries; want deleted after 1", j.ProviderDeletedAt, j.ProviderTries)
@@ -90,6 +88,18 @@ func TestAccountRefusalsWait(t *testing.T) {
 				t.Errorf("the provider refused nothing; the test proved nothing")
 			}
 		})
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
