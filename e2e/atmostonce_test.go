@@ -5,6 +5,7 @@ package e2e
 import (
 	"crypto/rand"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,12 @@ func TestSlowCreateLaggingList(t *testing.T) {
 	sent := time.Now()
 	s.mustSend(mail{to: "15551234567@" + faxDomain, from: "bob@client.example", messageID: msgID, pdfs: []string{doc}})
 	jobID := s.jobFor("+15551234567")
+
+	// While it waits, the job stays submitting and `faxbridge jobs` says why.
+	s.waitLog("fax submission outcome unknown; will reconcile", 1, 2*sendTimeout+30*time.Second)
+	s.checkJobsSays(jobID, "submitting", "The answer to the submission was lost")
+	s.waitLog("reconcile: the provider does not list the fax yet; will look again", 1, reconcileAfter+30*time.Second)
+	s.checkJobsSays(jobID, "submitting", "The fax service does not list the fax yet")
 
 	// Two listings reconcile_after apart, a poll for the outcome, the
 	// report: a little over two minutes.
@@ -135,6 +142,25 @@ func TestProviderMediaKept(t *testing.T) {
 	if f, ok := s.sim.Fax(c.SID); !ok || f.MediaSID == "" || f.Deleted {
 		t.Errorf("fax %s at the provider: %+v; want it and its media kept", c.SID, f)
 	}
+}
+
+// checkJobsSays runs `faxbridge jobs list` beside the running daemon and
+// wants the job's line to show the state and the reason.
+func (s *stack) checkJobsSays(jobID, state, reason string) {
+	s.t.Helper()
+	out, err := exec.Command(binPath, "jobs", "-config", s.config, "list").CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("faxbridge jobs list: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, jobID) {
+			if !strings.Contains(l, " "+state+" ") || !strings.Contains(l, reason) {
+				s.t.Errorf("faxbridge jobs list shows %q; want state %s and %q", l, state, reason)
+			}
+			return
+		}
+	}
+	s.t.Errorf("faxbridge jobs list does not show job %s:\n%s", jobID, out)
 }
 
 // waitReadyz polls /readyz until it answers want and returns when it did.
