@@ -94,6 +94,7 @@ func (s *Service) newFaxCallback(ctx context.Context, jobID, token string, st fa
 		j.FaxSID = st.SID
 		j.SendErrors, j.LastError, j.EmptyListings = 0, "", 0
 		j.Attempts[n-1].FaxSID = st.SID
+		j.FaxStatus, j.Attempts[n-1].Status = st.Status, st.Status
 		j.NextAt = s.now().Add(s.cfg.PollAfter)
 		if err := s.update(ctx, j); err != nil {
 			return err

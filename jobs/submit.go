@@ -155,7 +155,7 @@ func (s *Service) adopt(ctx context.Context, j *faxbridge.Job, st faxbridge.FaxS
 // can beat the answer and record the submission's fax first; if it named
 // another fax, this one is an extra.
 func (s *Service) adoptAnswer(ctx context.Context, j *faxbridge.Job, st faxbridge.FaxStatus) error {
-	attempt := len(j.Attempts)
+	attempt, intent := len(j.Attempts), j.IntentAt
 	err := s.adopt(ctx, j, st)
 	for try := 0; faxbridge.ErrorCode(err) == faxbridge.EConflict && try < 5; try++ {
 		cur, gerr := s.store.Get(ctx, j.ID)
@@ -164,6 +164,13 @@ func (s *Service) adoptAnswer(ctx context.Context, j *faxbridge.Job, st faxbridg
 		}
 		if recorded(cur, st.SID) {
 			return nil // the callback named the same fax
+		}
+		if cur.State == faxbridge.StateSubmitting && cur.FaxSID == "" && len(cur.Attempts) == attempt && cur.IntentAt.Equal(intent) {
+			// Another writer changed the job (an extra fax's callback)
+			// while it still waits for this answer: the answer is the
+			// submission's own fax all the same.
+			err = s.adopt(ctx, cur, st)
+			continue
 		}
 		if !s.recordExtra(cur, st, "answer", attempt) {
 			return nil
