@@ -220,3 +220,40 @@ func TestExtraCallbackDuringSendKeepsAnswer(t *testing.T) {
 	r.check(got, fsmWant{state: faxbridge.StateSending, attempts: 2, status: "queued", attemptSID: "FX2", faxSID: "FX2",
 		next: now.Add(fsmPollAfter), extras: []string{"FXlost callback 1"}, calls: []string{"Send"}}, r.fax.takeCalls())
 }
+
+// A fax of the job that turns up after its report was sent and the media
+// of its faxes deleted at the provider (a lost submission's fax that
+// landed after all) is recorded, and its media is deleted too.
+func TestLateExtraMediaDeleted(t *testing.T) {
+	r := newFSM(t, nil)
+	j := doneJob("j")
+	j.ReportState, j.ReportSentAt, j.CleanedAt, j.ProviderDeletedAt, j.NextAt = faxbridge.ReportSent, at(6*time.Minute), at(6*time.Minute), at(6*time.Minute), time.Time{}
+	r.create(j)
+	late := at(time.Hour)
+	r.clock.set(late)
+	if err := r.s.ApplyStatus(r.ctx, "j", "tok1", faxSt("FX9", faxbridge.OutcomeDelivered)); err != nil {
+		t.Fatal(err)
+	}
+	got := r.get("j")
+	r.check(got, fsmWant{state: faxbridge.StateDone, attempts: 1, status: faxbridge.OutcomeDelivered, attemptSID: "FX1", faxSID: "FX1",
+		next: late, extras: []string{"FX9 callback 1"}, outcome: faxbridge.OutcomeDelivered, report: faxbridge.ReportSent}, r.fax.takeCalls())
+	got = r.step("j", late)
+	r.check(got, fsmWant{state: faxbridge.StateDone, attempts: 1, status: faxbridge.OutcomeDelivered, attemptSID: "FX1", faxSID: "FX1",
+		extras: []string{"FX9 callback 1"}, outcome: faxbridge.OutcomeDelivered, report: faxbridge.ReportSent,
+		calls: []string{"DeleteMedia FX1", "DeleteMedia FX9"}}, r.fax.takeCalls())
+	if !got.ProviderDeletedAt.Equal(late) || r.notes.count() != 0 {
+		t.Errorf("provider media deleted at %v; %d reports sent again", got.ProviderDeletedAt, r.notes.count())
+	}
+
+	// With keep_media nothing is deleted, so nothing is revived.
+	r = newFSM(t, func(c *Config) { c.KeepProviderMedia = true })
+	j.ProviderDeletedAt = time.Time{}
+	r.create(j)
+	r.clock.set(late)
+	if err := r.s.ApplyStatus(r.ctx, "j", "tok1", faxSt("FX9", faxbridge.OutcomeDelivered)); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.get("j"); !got.NextAt.IsZero() {
+		t.Errorf("keep_media: job due again at %v", got.NextAt)
+	}
+}

@@ -477,6 +477,8 @@ func (r *fsm) check(j *faxbridge.Job, w fsmWant, calls []string) {
 	switch {
 	case w.next.IsZero() && !j.NextAt.IsZero():
 		t.Errorf("next at %v, want nothing left to do", j.NextAt)
+	case !w.next.IsZero() && j.NextAt.IsZero():
+		t.Errorf("nothing left to do, want next at t0+%v", w.next.Sub(t0))
 	case !w.next.IsZero() && (j.NextAt.Before(w.next.Add(-w.jitter)) || j.NextAt.After(w.next.Add(w.jitter))):
 		t.Errorf("next at t0+%v, want t0+%v ±%v", j.NextAt.Sub(t0), w.next.Sub(t0), w.jitter)
 	}

@@ -427,3 +427,21 @@ func TestAdmin(t *testing.T) {
 		})
 	}
 }
+
+// What a final callback lacks is fetched once, best effort: a report retried
+// after a failed fetch does not ask the provider again.
+func TestDetailsFetchedOnce(t *testing.T) {
+	r := newFSM(t, nil)
+	r.create(doneJob("j"))
+	r.fax.fetch = []faxAnswer{{err: err503(0)}}
+	r.notes.errs = []error{err503(0)}
+	first := at(10 * time.Minute)
+	got := r.step("j", first)
+	if calls := r.fax.takeCalls(); !slices.Equal(calls, []string{"Fetch FX1"}) || got.ReportState != faxbridge.ReportPending || !got.DetailsFetched {
+		t.Fatalf("first try: calls %q, report %q, details fetched %v", calls, got.ReportState, got.DetailsFetched)
+	}
+	got = r.step("j", got.NextAt)
+	if calls := r.fax.takeCalls(); len(calls) != 0 || got.ReportState != faxbridge.ReportSent || got.Duration != 0 || r.notes.count() != 2 {
+		t.Errorf("retry: calls %q, report %q, duration %d, %d relay calls", calls, got.ReportState, got.Duration, r.notes.count())
+	}
+}

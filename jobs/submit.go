@@ -245,6 +245,9 @@ func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	j.EmptyListings++
 	if j.EmptyListings < 2 {
 		j.NextAt = j.IntentAt.Add(time.Duration(1+j.EmptyListings) * s.cfg.ReconcileAfter)
+		if apart := now.Add(s.cfg.ReconcileAfter); apart.After(j.NextAt) {
+			j.NextAt = apart // a late first listing: the second still comes reconcile_after after it
+		}
 		j.LastError = fmt.Sprintf("The fax service does not list the fax yet. It is asked again at %s before the fax is sent again.", j.NextAt.UTC().Format(time.RFC3339))
 		log.Info("reconcile: the provider does not list the fax yet; will look again", "next_at", j.NextAt)
 		return s.update(ctx, j)
@@ -341,6 +344,10 @@ func (s *Service) recordExtra(j *faxbridge.Job, st faxbridge.FaxStatus, source s
 		return false
 	}
 	j.ExtraFaxes = append(j.ExtraFaxes, faxbridge.ExtraFax{SID: st.SID, Status: st.Status, Attempt: attempt, Source: source, SeenAt: s.now().UTC()})
+	if j.Final() && !j.ProviderDeletedAt.IsZero() {
+		// Its media is deleted at the provider like the others'.
+		j.ProviderDeletedAt, j.NextAt = time.Time{}, s.now()
+	}
 	s.log.Error("the fax provider has another fax for this job: it may have been sent twice",
 		"job_id", j.ID, "fax_sid", st.SID, "current_fax_sid", j.FaxSID, "attempt", attempt, "seen_in", source, "status", st.Status)
 	s.event("duplicate_fax", source)
