@@ -42,6 +42,10 @@ type Error struct {
 // failing.
 var ErrAccount = errors.New("the fax provider refused this gateway's account")
 
+// ErrFaxTaken marks a job store's refusal to record a fax SID that another
+// job already recorded: one fax can be only one job's.
+var ErrFaxTaken = errors.New("the fax belongs to another job")
+
 // ErrAmbiguous marks a failed call whose effect is unknown: the request may
 // have reached the provider and been acted on (a timeout or reset after the
 // request was written). Callers must reconcile before repeating it.

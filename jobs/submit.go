@@ -239,7 +239,25 @@ func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 			s.recordExtra(j, x, "listing", len(j.Attempts))
 		}
 		log.Info("reconciled: the provider has the fax", "fax_sid", st.SID)
-		return s.adopt(ctx, j, st)
+		version := j.Version
+		err := s.adopt(ctx, j, st)
+		if errors.Is(err, faxbridge.ErrFaxTaken) {
+			// Another job's reconciliation adopted this fax first (two
+			// jobs to one number in one window, the provider naming its
+			// own media copy): it is theirs. Look again at once; the
+			// listing now leaves it out.
+			log.Info("reconcile: the fax was adopted by another job; looking again", "fax_sid", st.SID)
+			cur, gerr := s.store.Get(ctx, j.ID)
+			if gerr != nil {
+				return gerr
+			}
+			if cur.Version != version {
+				return nil // changed meanwhile: the stored state decides
+			}
+			cur.NextAt = s.now()
+			return s.update(ctx, cur)
+		}
+		return err
 	}
 
 	j.EmptyListings++

@@ -453,12 +453,25 @@ func dueMillis(t time.Time) int64 {
 	return ms
 }
 
+// writeSIDs records the job's fax SIDs. A SID belongs to the job that first
+// recorded it: providers never reuse one, so a second job naming it can only
+// have adopted another job's fax (two reconciliations racing for one fax),
+// and its write is refused with faxbridge.ErrFaxTaken.
 func (db *DB) writeSIDs(ctx context.Context, tx *sql.Tx, r row) error {
 	for _, s := range r.sids {
-		// A SID belongs to the job that first recorded it; providers never
-		// reuse one, so a clash is left as it is rather than moved.
-		if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO fax_sids (sid, job_id) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING`), s, r.id); err != nil {
+		res, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO fax_sids (sid, job_id) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING`), s, r.id)
+		if err != nil {
 			return fmt.Errorf("record fax sid: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			continue
+		}
+		var owner string
+		if err := tx.QueryRowContext(ctx, db.d.q(`SELECT job_id FROM fax_sids WHERE sid = ?`), s).Scan(&owner); err != nil {
+			return fmt.Errorf("find the owner of fax sid: %w", err)
+		}
+		if owner != r.id {
+			return faxbridge.WrapError(faxbridge.EConflict, faxbridge.ErrFaxTaken, "fax %s belongs to job %s", s, owner)
 		}
 	}
 	return nil

@@ -752,17 +752,11 @@ func TestRestartResumesAcceptedJob(t *testing.T) {
 // the URL we sent; reconciliation must still find the fax and not send it
 // twice, also with a second job to the same number in flight.
 //
-// One worker: the two jobs are both in flight in the same window, but
-// their reconciliation steps run one after the other. Run at once (two
-// workers), both steps can list before either has adopted, and both adopt
-// the same, oldest fax: the second job then follows the first one's fax
-// and its own is never looked at (seen under -race, about one run in
-// three, with the default concurrency). That is a defect of the worker's
-// fallback for hosted media (jobs.findUnclaimed: check, then act, with
-// nothing in the store refusing a fax SID that another job follows), left
-// to its owners; this test keeps what works guarded.
+// The two jobs' reconciliation steps run at once, so both can list before
+// either has adopted and both pick the same, oldest fax: the store refuses
+// the second adoption (one fax is one job's) and that job looks again.
 func TestAmbiguousSubmissionWithHostedMedia(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.Worker.Concurrency = 1 })
+	h := newHarness(t, nil)
 	// Callbacks are lost too: they would name each fax to its job and
 	// spare the daemon the listing this test is about.
 	h.sim.SetFaults(signalwiretest.Faults{

@@ -384,6 +384,33 @@ func testGetBySID(t *testing.T, open Opener) {
 	}
 	_, err = s.GetBySID(ctx, "FX4")
 	wantCode(t, "unknown SID", err, faxbridge.ENotFound)
+
+	// An extra fax is found by its SID too.
+	j.ExtraFaxes = []faxbridge.ExtraFax{{SID: "FX9", Source: "listing", SeenAt: base}}
+	if err := s.Update(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetBySID(ctx, "FX9"); err != nil || got.ID != j.ID {
+		t.Fatalf("extra fax SID: %v, %v", got, err)
+	}
+
+	// One fax is only one job's: another job naming a recorded SID (two
+	// reconciliations adopting the same fax) is refused and not written.
+	other := mustGet(t, s, "other")
+	before := other.Version
+	other.FaxSID = "FX2"
+	other.Attempts = []faxbridge.Attempt{{Number: 1, FaxSID: "FX2", StartedAt: base}}
+	err = s.Update(ctx, other)
+	wantCode(t, "another job's SID", err, faxbridge.EConflict)
+	if !errors.Is(err, faxbridge.ErrFaxTaken) {
+		t.Errorf("another job's SID: %v, want ErrFaxTaken", err)
+	}
+	if got := mustGet(t, s, "other"); got.Version != before || got.FaxSID != "" {
+		t.Errorf("the refused update was written: version %d→%d, fax %q", before, got.Version, got.FaxSID)
+	}
+	if got, err := s.GetBySID(ctx, "FX2"); err != nil || got.ID != j.ID {
+		t.Errorf("FX2 now belongs to %v (%v), want %s", got, err, j.ID)
+	}
 }
 
 func testClaim(t *testing.T, open Opener) {
