@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	faxbridge "github.com/faxbridge/faxbridge"
@@ -197,6 +199,9 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 			Name: d.in.Name, Type: d.kind, Bytes: d.in.Size, Pages: d.pages, SHA256: d.in.SHA256,
 		})
 	}
+	if cover == "" && len(docs) == 1 && docs[0].path == docs[0].in.Path {
+		return passThrough(docs[0].in, opt, res)
+	}
 	out, err := os.CreateTemp(opt.TempDir, "fax-*.pdf")
 	if err != nil {
 		return nil, fmt.Errorf("build: create output: %w", err)
@@ -208,74 +213,61 @@ func Build(ctx context.Context, inputs []Input, opt Options) (res *Result, err e
 		}
 	}()
 
-	switch {
-	case cover == "" && len(docs) == 1 && docs[0].path == docs[0].in.Path:
-		n, sum, err := copyFile(out, docs[0].in.Path)
-		if err != nil {
-			return nil, fmt.Errorf("build: copy %s: %w", docs[0].in.Path, err)
-		}
-		if want := docs[0].in.SHA256; want != "" && !strings.EqualFold(want, sum) {
-			return nil, fmt.Errorf("build: %s changed on disk: sha256 %s, expected %s", docs[0].in.Path, sum, want)
-		}
-		res.Bytes, res.SHA256 = n, sum
-		res.Docs[0].Bytes, res.Docs[0].SHA256 = n, sum
-	default:
-		for i := range docs {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("build: %w", err)
-			}
-			if docs[i].kind == "pdf" {
-				// pdfcpu will hold all of it: bound what that costs.
-				if err := checkMergeable(docs[i].path); errors.Is(err, errTooComplex) {
-					return nil, tooComplex(docs[i].in.Name, err)
-				} else if err != nil && !errors.Is(err, errDamaged) && !errors.Is(err, errPDFUnsupported) {
-					return nil, fmt.Errorf("build: %w", err)
-				}
-			}
-			if !docs[i].encrypted {
-				continue
-			}
-			// pdfcpu refuses to merge an encrypted file, even one that opens
-			// without a password; such a file may be rewritten without its
-			// encryption (which is all its owner password protects).
-			p, err := decrypt(docs[i].path, opt.TempDir)
-			if err != nil {
-				return nil, damaged(docs[i].in.Name, err)
-			}
-			temps = append(temps, p)
-			docs[i].path = p
-		}
-		var paths []string
-		if cover != "" {
-			paths = append(paths, cover)
-		}
-		for _, d := range docs {
-			paths = append(paths, d.path)
-		}
-		if len(paths) == 1 {
-			// A converted image or a cover alone: already a PDF of our own.
-			_, _, err = copyFile(out, paths[0])
-		} else {
-			err = merge(out, paths)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := out.Sync(); err != nil {
-			return nil, fmt.Errorf("build: write output: %w", err)
-		}
-		if res.Bytes, res.SHA256, err = hashFile(out.Name()); err != nil {
+	for i := range docs {
+		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("build: %w", err)
 		}
-		// A merge that loses pages must not be faxed as if complete.
-		if n, err := PageCount(out.Name()); err != nil || n != res.Pages {
-			return nil, fmt.Errorf("build: merged PDF has %d pages, expected %d: %v", n, res.Pages, err)
+		if docs[i].kind == "pdf" {
+			// pdfcpu will hold all of it: bound what that costs.
+			if err := checkMergeable(docs[i].path); errors.Is(err, errTooComplex) {
+				return nil, tooComplex(docs[i].in.Name, err)
+			} else if err != nil && !errors.Is(err, errDamaged) && !errors.Is(err, errPDFUnsupported) {
+				return nil, fmt.Errorf("build: %w", err)
+			}
 		}
-		for i := range res.Docs {
-			if res.Docs[i].SHA256 == "" {
-				if n, sum, err := hashFile(docs[i].in.Path); err == nil {
-					res.Docs[i].Bytes, res.Docs[i].SHA256 = n, sum
-				}
+		if !docs[i].encrypted {
+			continue
+		}
+		// pdfcpu refuses to merge an encrypted file, even one that opens
+		// without a password; such a file may be rewritten without its
+		// encryption (which is all its owner password protects).
+		p, err := decrypt(docs[i].path, opt.TempDir)
+		if err != nil {
+			return nil, damaged(docs[i].in.Name, err)
+		}
+		temps = append(temps, p)
+		docs[i].path = p
+	}
+	var paths []string
+	if cover != "" {
+		paths = append(paths, cover)
+	}
+	for _, d := range docs {
+		paths = append(paths, d.path)
+	}
+	if len(paths) == 1 {
+		// A converted image or a cover alone: already a PDF of our own.
+		_, _, err = copyFile(out, paths[0])
+	} else {
+		err = merge(out, paths)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := out.Sync(); err != nil {
+		return nil, fmt.Errorf("build: write output: %w", err)
+	}
+	if res.Bytes, res.SHA256, err = hashFile(out.Name()); err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	// A merge that loses pages must not be faxed as if complete.
+	if n, err := PageCount(out.Name()); err != nil || n != res.Pages {
+		return nil, fmt.Errorf("build: merged PDF has %d pages, expected %d: %v", n, res.Pages, err)
+	}
+	for i := range res.Docs {
+		if res.Docs[i].SHA256 == "" {
+			if n, sum, err := hashFile(docs[i].in.Path); err == nil {
+				res.Docs[i].Bytes, res.Docs[i].SHA256 = n, sum
 			}
 		}
 	}
@@ -519,6 +511,83 @@ func merge(out *os.File, paths []string) (err error) {
 			"the documents could not be combined into one fax; send them as one PDF")
 	}
 	return nil
+}
+
+// passThrough makes the one PDF sent the file to fax, byte for byte: a hard
+// link to the input under a name of its own in opt.TempDir, so no byte is
+// copied (the caller removes both names; neither is ever written again), or
+// a copy where no link can be made (another file system). Its bytes are
+// hashed either way and checked against in.SHA256.
+func passThrough(in Input, opt Options, res *Result) (_ *Result, err error) {
+	path, err := linkTemp(in.Path, opt.TempDir)
+	if err != nil {
+		if path, err = copyTemp(in.Path, opt.TempDir); err != nil {
+			return nil, fmt.Errorf("build: copy %s: %w", in.Path, err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(path)
+		}
+	}()
+	n, sum, err := hashFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("build: read %s: %w", path, err)
+	}
+	if in.SHA256 != "" && !strings.EqualFold(in.SHA256, sum) {
+		return nil, fmt.Errorf("build: %s changed on disk: sha256 %s, expected %s", in.Path, sum, in.SHA256)
+	}
+	if opt.MaxBytes > 0 && n > opt.MaxBytes {
+		return nil, faxbridge.Errorf(faxbridge.ETooLarge,
+			"the fax document is %s; the limit is %s per fax", humanBytes(n), humanBytes(opt.MaxBytes))
+	}
+	res.Bytes, res.SHA256 = n, sum
+	res.Docs[0].Bytes, res.Docs[0].SHA256 = n, sum
+	res.Path = path
+	return res, nil
+}
+
+// linkTemp links path to a new random name "fax-*.pdf" in dir.
+func linkTemp(path, dir string) (string, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	for range 4 {
+		name := filepath.Join(dir, "fax-"+faxbridge.NewID()+".pdf")
+		err := os.Link(path, name)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("link %s: no free name in %s", path, dir)
+}
+
+// copyTemp copies path to a new file "fax-*.pdf" in dir.
+func copyTemp(path, dir string) (_ string, err error) {
+	out, err := os.CreateTemp(dir, "fax-*.pdf")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(out.Name())
+		}
+	}()
+	src, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	if _, err = io.Copy(out, src); err != nil {
+		return "", err
+	}
+	return out.Name(), nil
 }
 
 func copyFile(dst io.Writer, path string) (int64, string, error) {

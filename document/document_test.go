@@ -32,6 +32,17 @@ func TestBuildSinglePassesThrough(t *testing.T) {
 	if res.Path == src || filepath.Dir(res.Path) != out {
 		t.Errorf("result %s should be a new file in %s", res.Path, out)
 	}
+	// On one file system it is the input itself under a second name: no
+	// byte copied, and removing either name keeps the other.
+	if a, b := stat(t, src), stat(t, res.Path); !os.SameFile(a, b) {
+		t.Error("single PDF was copied, not linked")
+	}
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(res.Path); !bytes.Equal(got, want) {
+		t.Error("the result went with the input's name")
+	}
 	if res.Pages != 2 || res.Bytes != in.Size || res.SHA256 != in.SHA256 {
 		t.Errorf("result %+v, input %+v", res, in)
 	}
@@ -203,4 +214,13 @@ func TestPageCount(t *testing.T) {
 	if _, err := PageCount(bad); faxbridge.ErrorCode(err) != faxbridge.EBadContent {
 		t.Errorf("bad file: %v", err)
 	}
+}
+
+func stat(t *testing.T, path string) os.FileInfo {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
 }

@@ -85,9 +85,19 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 // syncing file and directory, so that once Put returns the document survives
 // a crash and a reader never sees a partial file. contentType is ignored:
 // everything is served as PDF.
+//
+// When r is an *os.File at its start on the same file system (the spooled
+// document of a message), Put links that file into place instead of copying
+// it: the caller must not write to it afterwards. The same checks apply
+// (key, size, context) and the same syncs, of the file and the directory.
 func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	if err := checkKey(key); err != nil {
 		return err
+	}
+	if f, ok := r.(*os.File); ok {
+		if linked, err := l.link(ctx, key, f, size); linked {
+			return err
+		}
 	}
 	f, err := os.CreateTemp(l.dir, tempPrefix+"*")
 	if err != nil {
@@ -133,6 +143,46 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, co
 		return writeError(key, err)
 	}
 	return nil
+}
+
+// link puts the file f under key as a hard link, without copying its bytes,
+// and syncs it and the directory. It reports linked false, having changed
+// nothing, when f cannot be linked (not a regular file, not read from its
+// start, a size other than size, another file system, key already taken):
+// Put then copies.
+func (l *Local) link(ctx context.Context, key string, f *os.File, size int64) (linked bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return true, unavailable(fmt.Errorf("put %s: %w", key, err), "document storage is unavailable")
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || (size >= 0 && st.Size() != size) {
+		return false, nil
+	}
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != 0 {
+		return false, nil
+	}
+	dst := filepath.Join(l.dir, key)
+	if err := os.Link(f.Name(), dst); err != nil {
+		return false, nil
+	}
+	// f.Name() is a path: make sure it still named the open file.
+	if got, err := os.Stat(dst); err != nil || !os.SameFile(got, st) {
+		if err := os.Remove(dst); err != nil {
+			return true, writeError(key, err)
+		}
+		return false, nil
+	}
+	// The bytes were written before the link: syncing the file now makes
+	// them durable together with the new name (on ext4 one journal commit
+	// carries both), which the directory sync then confirms.
+	if err := f.Sync(); err != nil {
+		_ = os.Remove(dst)
+		return true, writeError(key, err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return true, writeError(key, err)
+	}
+	return true, nil
 }
 
 // writeError marks a failed disk write as temporary: a full disk or a

@@ -502,3 +502,104 @@ func BenchmarkLocalPut(b *testing.B) {
 		})
 	}
 }
+
+// TestLocalPutFile: a spooled file on the same file system is linked into
+// place, not copied; a file read from elsewhere than its start, of another
+// size, or under a key already taken is copied (or refused) as any reader.
+func TestLocalPutFile(t *testing.T) {
+	l, _, _ := testLocal(t)
+	ctx := context.Background()
+	// The spool beside the documents, as state_dir lays them out.
+	spool := filepath.Join(filepath.Dir(l.dir), "spool")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	body := randomBytes(t, 70_000)
+	src := filepath.Join(spool, "part.pdf")
+	if err := os.WriteFile(src, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *os.File {
+		t.Helper()
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	same := func(key string) bool {
+		t.Helper()
+		a, err := os.Stat(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.Stat(filepath.Join(l.dir, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(l.dir, key)); !bytes.Equal(got, body) {
+			t.Errorf("%s holds other bytes", key)
+		}
+		return os.SameFile(a, b)
+	}
+
+	if err := l.Put(ctx, "linked", open(), int64(len(body)), pdfType); err != nil {
+		t.Fatal(err)
+	}
+	if !same("linked") {
+		t.Error("the spooled file was copied, not linked")
+	}
+	if err := l.Put(ctx, "unknown-size", open(), -1, pdfType); err != nil {
+		t.Fatal(err)
+	}
+	if !same("unknown-size") {
+		t.Error("a file of unknown size was copied, not linked")
+	}
+	// Removing the spool's name keeps the document.
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(l.dir, "linked")); !bytes.Equal(got, body) {
+		t.Fatal("the document went with the spool's name")
+	}
+	if err := os.WriteFile(src, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Read from elsewhere than its start: what is left is copied.
+	f := open()
+	if _, err := f.Seek(10, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, "offset", f, int64(len(body)-10), pdfType); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(l.dir, "offset")); !bytes.Equal(got, body[10:]) {
+		t.Error("a file read from an offset was not stored from there")
+	}
+	// Another size than promised: refused, nothing stored.
+	if err := l.Put(ctx, "short", open(), int64(len(body)+1), pdfType); faxbridge.ErrorCode(err) != faxbridge.EInternal {
+		t.Errorf("Put of a file of another size = %v, want internal", err)
+	}
+	if _, err := os.Stat(filepath.Join(l.dir, "short")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a refused file was stored")
+	}
+	// A key already taken is replaced, as with any reader.
+	put(t, l, "taken", []byte("old"))
+	if err := l.Put(ctx, "taken", open(), int64(len(body)), pdfType); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(l.dir, "taken")); !bytes.Equal(got, body) {
+		t.Error("a taken key was not replaced")
+	}
+	// A cancelled context stores nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.Put(cctx, "cancelled", open(), int64(len(body)), pdfType); faxbridge.ErrorCode(err) != faxbridge.EUnavailable {
+		t.Errorf("Put with a cancelled context = %v, want unavailable", err)
+	}
+	if _, err := os.Stat(filepath.Join(l.dir, "cancelled")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a cancelled Put stored its file")
+	}
+}
