@@ -108,11 +108,7 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		return nil, err
 	}
 	inputs, skipped := s.pickDocuments(msg)
-	paper := s.cfg.Paper
-	if s.cfg.PaperFor != nil && strings.HasPrefix(env.Recipients[0].Destination.To, "+") {
-		paper = s.cfg.PaperFor(env.Recipients[0].Destination.To)
-	}
-	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: paper}
+	opts := document.Options{TempDir: s.cfg.SpoolDir, MaxPages: s.cfg.MaxPages, MaxBytes: s.cfg.MaxDocBytes, Paper: s.cfg.Paper}
 	opts.MaxMessagePixels = s.cfg.MaxMessagePixels
 	text := strings.TrimSpace(msg.Text)
 	// A text-only message becomes a cover page; one whose attachments
@@ -126,6 +122,12 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 			Subject: msg.Subject,
 			Body:    msg.Text,
 		}
+	}
+	// The paper shapes only pages faxbridge draws (a cover, images): PDFs
+	// pass as they are, so a PDF-only fax skips the number's region lookup
+	// (libphonenumber's patterns, a few per cent of accepting one).
+	if s.cfg.PaperFor != nil && strings.HasPrefix(env.Recipients[0].Destination.To, "+") && (opts.Cover != nil || !allPDF(inputs)) {
+		opts.Paper = s.cfg.PaperFor(env.Recipients[0].Destination.To)
 	}
 	if len(inputs) == 0 && opts.Cover == nil {
 		if text == "" && len(msg.Parts) == 0 {
@@ -224,6 +226,16 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 	s.crash("after-commit")
 	s.Wake()
 	return jobs, nil
+}
+
+// allPDF says whether every input is a PDF by its bytes.
+func allPDF(inputs []document.Input) bool {
+	for _, in := range inputs {
+		if in.Kind != string(mailparse.KindPDF) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) upload(ctx context.Context, key, path string, size int64) error {
