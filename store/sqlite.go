@@ -85,6 +85,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepareWriter(ctx); err != nil {
+		db.Close()
+		return nil, db.fail(err)
+	}
 	db.startGroupCommit()
 	return db, nil
 }

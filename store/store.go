@@ -37,6 +37,9 @@ type DB struct {
 	group *grouper
 	// indexed is set when text search has its index (see searchIndex).
 	indexed bool
+	// stmts are the writer's prepared statements (SQLite; set at open,
+	// read-only after; see prepareWriter).
+	stmts map[string]*sql.Stmt
 }
 
 var _ faxbridge.JobStore = (*DB)(nil)
@@ -521,9 +524,7 @@ func encodeNew(jobs []*faxbridge.Job) (rows []row, pages int, err error) {
 // and CreateAdmitted alike.
 func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 	for _, r := range rows {
-		_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO jobs
-			(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := db.execTx(ctx, tx, insertJob,
 			r.id, r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.sender, r.pages, r.direction, r.search)
 		if err != nil {
 			return fmt.Errorf("insert job %s: %w", r.id, err)

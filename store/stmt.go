@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// insertJob is the one INSERT of a new job (insertRows).
+const insertJob = `INSERT INTO jobs
+	(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// prepareWriter prepares the statements of the accept path on SQLite's
+// writer, once, when the database opens. Preparing an INSERT into jobs
+// compiles the search index's triggers with it, on every message; a
+// statement prepared on the single writer connection is reused by each
+// transaction (Tx.StmtContext finds it on that connection), and SQLite
+// recompiles it by itself if the schema changes. It must run outside any
+// transaction: the writer has one connection. PostgreSQL's driver (pgx)
+// caches statements per connection on its own.
+func (db *DB) prepareWriter(ctx context.Context) error {
+	db.stmts = map[string]*sql.Stmt{}
+	for _, q := range []string{insertJob} {
+		st, err := db.wr.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		db.stmts[q] = st
+	}
+	return nil
+}
+
+// execTx runs query (with ? placeholders) in tx, through its prepared
+// statement when prepareWriter made one.
+func (db *DB) execTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st, ok := db.stmts[query]; ok {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, db.d.q(query), args...)
+}
