@@ -174,6 +174,7 @@ type Job struct {
 	// that did not show the current ambiguous submission; two mean it
 	// never arrived.
 	EmptyListings int        `json:"empty_listings,omitempty"`
+	ListedAt      time.Time  `json:"listed_at,omitempty"` // the last of those listings
 	ExtraFaxes    []ExtraFax `json:"extra_faxes,omitempty"`
 	// DetailsFetched: the fax resource was read for what the final
 	// callback does not carry (duration), once, before the report.

@@ -187,7 +187,11 @@ func (s *Service) adoptAnswer(ctx context.Context, j *faxbridge.Job, st faxbridg
 func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	now := s.now()
 	log := s.log.With("job_id", j.ID)
-	if due := j.IntentAt.Add(time.Duration(1+j.EmptyListings) * s.cfg.ReconcileAfter); now.Before(due) {
+	due := j.IntentAt.Add(time.Duration(1+j.EmptyListings) * s.cfg.ReconcileAfter)
+	if j.EmptyListings > 0 && j.ListedAt.Add(s.cfg.ReconcileAfter).After(due) {
+		due = j.ListedAt.Add(s.cfg.ReconcileAfter) // listings stay that far apart, however hurried
+	}
+	if now.Before(due) {
 		// Found early: after a crash in mid-submission, or hurried by an
 		// operator. A listing now could miss a fax the provider is still
 		// creating or does not list yet.
@@ -261,6 +265,7 @@ func (s *Service) reconcile(ctx context.Context, j *faxbridge.Job) error {
 	}
 
 	j.EmptyListings++
+	j.ListedAt = now.UTC()
 	if j.EmptyListings < 2 {
 		j.NextAt = j.IntentAt.Add(time.Duration(1+j.EmptyListings) * s.cfg.ReconcileAfter)
 		if apart := now.Add(s.cfg.ReconcileAfter); apart.After(j.NextAt) {

@@ -389,3 +389,36 @@ func TestReconcileStep(t *testing.T) {
 		})
 	}
 }
+
+// A first listing that ran late (listings refused for a while) is followed
+// by the second one reconcile_after later, even when an operator hurries
+// the job: the two listings that send a fax again are always that far
+// apart.
+func TestListingsStayApartWhenHurried(t *testing.T) {
+	r := newFSM(t, nil)
+	r.create(queuedJob("j"))
+	r.fax.send = []faxAnswer{{err: errAmbiguous()}}
+	r.fax.find = []faxAnswer{{}, {}}
+	r.fax.list = []faxAnswer{{}, {}}
+	intent := at(time.Minute)
+	r.step("j", intent)
+	r.fax.takeCalls()
+
+	first := intent.Add(fsmReconcileAfter + fsmReconcileAfter/2) // late
+	j := r.step("j", first)
+	r.check(j, fsmWant{state: faxbridge.StateSubmitting, attempts: 1, next: first.Add(fsmReconcileAfter), sendErrors: 1, listings: 1,
+		calls: []string{"FindSent", "ListSent"}}, r.fax.takeCalls())
+
+	if _, err := r.s.RetryNow(r.ctx, "j"); err != nil {
+		t.Fatal(err)
+	}
+	// Past IntentAt + 2×reconcile_after, but not reconcile_after after the
+	// first listing: no listing yet.
+	hurried := intent.Add(2*fsmReconcileAfter + time.Second)
+	j = r.step("j", hurried)
+	r.check(j, fsmWant{state: faxbridge.StateSubmitting, attempts: 1, next: first.Add(fsmReconcileAfter), sendErrors: 1, listings: 1}, r.fax.takeCalls())
+
+	j = r.step("j", first.Add(fsmReconcileAfter))
+	r.check(j, fsmWant{state: faxbridge.StateQueued, attempts: 1, status: "lost", next: first.Add(fsmReconcileAfter),
+		calls: []string{"FindSent", "ListSent"}}, r.fax.takeCalls())
+}
