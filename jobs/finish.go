@@ -255,7 +255,9 @@ func (s *Service) deleteProviderMedia(ctx context.Context, j *faxbridge.Job, lat
 		if len(sids) > 0 {
 			log.Info("fax media deleted at the provider", "faxes", len(sids))
 		}
-	case now.Sub(j.FinishedAt) > s.cfg.ReportRetryFor:
+	case now.Sub(latest(j.FinishedAt, j.ReportSentAt)) > s.cfg.ReportRetryFor:
+		// Counted from the report, so a report that needed most of its own
+		// retry window still leaves the deletion a full one.
 		log.Error("gave up deleting the fax media at the provider; delete it there by hand", "err", err, "tries", j.ProviderTries+1)
 	default:
 		j.ProviderTries++
@@ -269,4 +271,11 @@ func (s *Service) callbackURL(id, token string) string {
 		return ""
 	}
 	return s.cfg.CallbackURL(id, token)
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -175,10 +175,21 @@ func TestFinishStep(t *testing.T) {
 			duration: 61, tries: [2]int{0, 1}, extraWant: func(*faxbridge.Job) {}},
 		{name: "media deletion fails past the retry window: let go", job: func(j *faxbridge.Job) {
 			reported(j)
-			j.FinishedAt = now.Add(-fsmReportRetryFor - time.Minute)
+			j.FinishedAt = now.Add(-fsmReportRetryFor - 2*time.Minute)
+			j.ReportSentAt = now.Add(-fsmReportRetryFor - time.Minute)
 		},
 			del:  []error{err503(0)},
 			want: w(faxbridge.ReportSent, time.Time{}, 0, "DeleteMedia FX1"), duration: 61},
+		// The window counts from the report: a report that took most of
+		// its own window leaves the deletion a whole one.
+		{name: "media deletion after a late report: retried", job: func(j *faxbridge.Job) {
+			reported(j)
+			j.FinishedAt = now.Add(-fsmReportRetryFor - time.Minute)
+			j.ReportSentAt = now.Add(-time.Hour)
+		},
+			del:      []error{err503(0)},
+			want:     w(faxbridge.ReportSent, now.Add(fsmFollowUp), fsmFollowUp/5, "DeleteMedia FX1"),
+			duration: 61, tries: [2]int{0, 1}},
 		{name: "no report to send: media deleted at once", job: func(j *faxbridge.Job) { j.ReportState, j.Duration = faxbridge.ReportSuppressed, 61 },
 			want: w(faxbridge.ReportSuppressed, time.Time{}, 0, "DeleteMedia FX1"), duration: 61, deleted: true, docGone: true},
 	}
