@@ -11,9 +11,23 @@ const insertJob = `INSERT INTO jobs
 	(id, version, state, fax_sid, next_at, created_at, updated_at, data, sender, pages, direction, search)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// prepareWriter prepares the statements of the accept path on SQLite's
-// writer, once, when the database opens. Preparing an INSERT into jobs
-// compiles the search index's triggers with it, on every message; a
+// updateJob is the versioned UPDATE of every step (Update).
+const updateJob = `UPDATE jobs SET
+	version = ?, state = ?, fax_sid = ?, next_at = ?, lease_owner = '', lease_until = 0,
+	created_at = ?, updated_at = ?, data = ?, search = ?
+	WHERE id = ? AND version = ?`
+
+// insertSID and insertMailTo record a job's fax SIDs and mail addresses
+// on every write.
+const (
+	insertSID    = `INSERT INTO fax_sids (sid, job_id) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING`
+	insertMailTo = `INSERT INTO job_mail_to (address, job_id) VALUES (?, ?) ON CONFLICT (address, job_id) DO NOTHING`
+)
+
+// prepareWriter prepares the statements of the accept path and of every
+// worker step on SQLite's writer, once, when the database opens. Preparing
+// an INSERT into or an UPDATE of jobs compiles the search index's triggers
+// with it, which per message and per step cost a tenth of the daemon's CPU; a
 // statement prepared on the single writer connection is reused by each
 // transaction (Tx.StmtContext finds it on that connection), and SQLite
 // recompiles it by itself if the schema changes. It must run outside any
@@ -21,7 +35,7 @@ const insertJob = `INSERT INTO jobs
 // caches statements per connection on its own.
 func (db *DB) prepareWriter(ctx context.Context) error {
 	db.stmts = map[string]*sql.Stmt{}
-	for _, q := range []string{insertJob} {
+	for _, q := range []string{insertJob, updateJob, insertSID, insertMailTo} {
 		st, err := db.wr.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)

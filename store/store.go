@@ -384,7 +384,7 @@ func mailAddresses(j *faxbridge.Job) []string {
 // a job never change once set, so rows are only ever added.
 func (db *DB) writeMailTo(ctx context.Context, tx *sql.Tx, r row) error {
 	for _, a := range r.mailTo {
-		if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO job_mail_to (address, job_id) VALUES (?, ?) ON CONFLICT (address, job_id) DO NOTHING`), a, r.id); err != nil {
+		if _, err := db.execTx(ctx, tx, insertMailTo, a, r.id); err != nil {
 			return fmt.Errorf("record mail address: %w", err)
 		}
 	}
@@ -462,7 +462,7 @@ func dueMillis(t time.Time) int64 {
 // and its write is refused with faxbridge.ErrFaxTaken.
 func (db *DB) writeSIDs(ctx context.Context, tx *sql.Tx, r row) error {
 	for _, s := range r.sids {
-		res, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO fax_sids (sid, job_id) VALUES (?, ?) ON CONFLICT (sid) DO NOTHING`), s, r.id)
+		res, err := db.execTx(ctx, tx, insertSID, s, r.id)
 		if err != nil {
 			return fmt.Errorf("record fax sid: %w", err)
 		}
@@ -604,10 +604,7 @@ func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
 		return faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
 	}
 	err = db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.d.q(`UPDATE jobs SET
-			version = ?, state = ?, fax_sid = ?, next_at = ?, lease_owner = '', lease_until = 0,
-			created_at = ?, updated_at = ?, data = ?, search = ?
-			WHERE id = ? AND version = ?`),
+		res, err := db.execTx(ctx, tx, updateJob,
 			r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.search, r.id, j.Version)
 		if err != nil {
 			return fmt.Errorf("update job %s: %w", r.id, err)
