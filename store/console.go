@@ -22,30 +22,7 @@ const defaultPage = 50
 // search column, not the JSON) until it has filled a page.
 func (db *DB) Search(ctx context.Context, q faxbridge.JobQuery) ([]*faxbridge.Job, error) {
 	query, args := db.searchQuery(q)
-	rows, err := db.rd.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, db.fail(fmt.Errorf("search jobs: %w", err))
-	}
-	defer rows.Close()
-	var jobs []*faxbridge.Job
-	for rows.Next() {
-		var (
-			v    int64
-			data string
-		)
-		if err := rows.Scan(&v, &data); err != nil {
-			return nil, db.fail(fmt.Errorf("search jobs: %w", err))
-		}
-		j, err := decode(v, data)
-		if err != nil {
-			return nil, faxbridge.WrapError(faxbridge.EInternal, err, "a job could not be read")
-		}
-		jobs = append(jobs, j)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, db.fail(fmt.Errorf("search jobs: %w", err))
-	}
-	return jobs, nil
+	return db.queryJobs(ctx, "search jobs", query, args...)
 }
 
 // searchQuery is the query Search runs, in the dialect, and its arguments.

@@ -750,9 +750,15 @@ func (db *DB) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job
 		query += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := db.rd.QueryContext(ctx, db.d.q(query), args...)
+	return db.queryJobs(ctx, "list jobs", db.d.q(query), args...)
+}
+
+// queryJobs runs a read whose rows are (version, data) and decodes them.
+// what names the read in errors.
+func (db *DB) queryJobs(ctx context.Context, what, query string, args ...any) ([]*faxbridge.Job, error) {
+	rows, err := db.rd.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, db.fail(fmt.Errorf("list jobs: %w", err))
+		return nil, db.fail(fmt.Errorf("%s: %w", what, err))
 	}
 	defer rows.Close()
 	var jobs []*faxbridge.Job
@@ -762,7 +768,7 @@ func (db *DB) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job
 			data string
 		)
 		if err := rows.Scan(&v, &data); err != nil {
-			return nil, db.fail(fmt.Errorf("list jobs: %w", err))
+			return nil, db.fail(fmt.Errorf("%s: %w", what, err))
 		}
 		j, err := decode(v, data)
 		if err != nil {
@@ -771,7 +777,7 @@ func (db *DB) List(ctx context.Context, f faxbridge.JobFilter) ([]*faxbridge.Job
 		jobs = append(jobs, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, db.fail(fmt.Errorf("list jobs: %w", err))
+		return nil, db.fail(fmt.Errorf("%s: %w", what, err))
 	}
 	return jobs, nil
 }
