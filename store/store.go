@@ -40,6 +40,8 @@ type DB struct {
 	// stmts are the writer's prepared statements (SQLite; set at open,
 	// read-only after; see prepareWriter).
 	stmts map[string]*sql.Stmt
+	// readStmts are the readers' prepared statements (SQLite, likewise).
+	readStmts map[string]*sql.Stmt
 }
 
 var _ faxbridge.JobStore = (*DB)(nil)
@@ -665,9 +667,7 @@ func (db *DB) Claim(ctx context.Context, owner string, now time.Time, lease time
 	}
 	var jobs []*faxbridge.Job
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, db.d.q(`SELECT id, version, data FROM jobs
-			WHERE next_at IS NOT NULL AND next_at <= ? AND lease_until <= ?
-			ORDER BY next_at, id LIMIT ?`+db.d.skipLocked), nowMs, nowMs, limit)
+		rows, err := db.queryTx(ctx, tx, claimDue+db.d.skipLocked, nowMs, nowMs, limit)
 		if err != nil {
 			return fmt.Errorf("select due jobs: %w", err)
 		}
@@ -694,7 +694,7 @@ func (db *DB) Claim(ctx context.Context, owner string, now time.Time, lease time
 		}
 		rows.Close()
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, db.d.q(`UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ?`), owner, until, id); err != nil {
+			if _, err := db.execTx(ctx, tx, claimLease, owner, until, id); err != nil {
 				return fmt.Errorf("lease job %s: %w", id, err)
 			}
 		}
@@ -795,9 +795,7 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
 	// only the few held ones), and the earliest end of a lease that does
 	// hold a job past its NextAt (jobs_leased has only leased jobs).
 	var free, held sql.NullInt64
-	err := db.rd.QueryRowContext(ctx, `SELECT
-		(SELECT next_at FROM jobs WHERE next_at IS NOT NULL AND lease_until <= next_at ORDER BY next_at LIMIT 1),
-		(SELECT min(lease_until) FROM jobs WHERE lease_until > 0 AND next_at IS NOT NULL AND lease_until > next_at)`).Scan(&free, &held)
+	err := db.queryRow(ctx, nextDue).Scan(&free, &held)
 	if err != nil {
 		return time.Time{}, db.fail(fmt.Errorf("next due job: %w", err))
 	}
