@@ -120,7 +120,7 @@ func callback(cfg Config, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := cfg.Log.With("remote_addr", r.RemoteAddr)
-	if err := noShiftedFields(r); err != nil {
+	if err := onlyDocumentedFields(r); err != nil {
 		log.Warn("status callback refused", "code", faxbridge.ErrorCode(err), "err", err)
 		code := status(err)
 		http.Error(w, http.StatusText(code), code)
