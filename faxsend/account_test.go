@@ -221,9 +221,10 @@ func TestAccountErrors(t *testing.T) {
 	}
 }
 
-// TestAccountErrorsFromSimulator checks the classification against the
-// simulator's own refusals: a token refused for a while, a balance run dry.
-func TestAccountErrorsFromSimulator(t *testing.T) {
+// sentThroughSim starts the simulator and sends one fax through it, to
+// its end: the tests below then act on that fax.
+func sentThroughSim(t *testing.T) (*signalwiretest.Server, *Client, faxbridge.FaxRequest, faxbridge.FaxStatus) {
+	t.Helper()
 	sim, media := startSim(t)
 	c := client(t, sim.URL(), nil)
 	r := req()
@@ -233,6 +234,13 @@ func TestAccountErrorsFromSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIdle(t, sim)
+	return sim, c, r, sent
+}
+
+// TestAccountErrorsFromSimulator checks the classification against the
+// simulator's own refusals: a token refused for a while, a balance run dry.
+func TestAccountErrorsFromSimulator(t *testing.T) {
+	sim, c, r, sent := sentThroughSim(t)
 
 	for _, status := range []int{401, 403} {
 		sim.SetFaults(signalwiretest.Faults{AuthFailUntil: time.Now().Add(time.Hour), AuthFailStatus: status})
@@ -249,7 +257,7 @@ func TestAccountErrorsFromSimulator(t *testing.T) {
 	}
 
 	sim.SetFaults(signalwiretest.Faults{NoBalanceUntil: time.Now().Add(time.Hour)})
-	_, err = c.Send(context.Background(), r)
+	_, err := c.Send(context.Background(), r)
 	if !errors.Is(err, faxbridge.ErrAccount) || faxbridge.ErrorCode(err) != faxbridge.EUnavailable || errors.Is(err, faxbridge.ErrAmbiguous) {
 		t.Errorf("send without balance: %v (code %s), want an unambiguous account error", err, faxbridge.ErrorCode(err))
 	}
@@ -259,15 +267,7 @@ func TestAccountErrorsFromSimulator(t *testing.T) {
 }
 
 func TestDeleteMediaThroughSimulator(t *testing.T) {
-	sim, media := startSim(t)
-	c := client(t, sim.URL(), nil)
-	r := req()
-	r.MediaURL, r.StatusCallback = media+"/doc.pdf", ""
-	sent, err := c.Send(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitIdle(t, sim)
+	sim, c, _, sent := sentThroughSim(t)
 
 	// A refused deletion is an error worth retrying, and deletes nothing.
 	sim.SetFaults(signalwiretest.Faults{MediaDeleteErrors: []signalwiretest.HTTPError{
