@@ -65,8 +65,9 @@ func TestTimeline(t *testing.T) {
 	j := &faxbridge.Job{
 		State: faxbridge.StateDone, CreatedAt: at, Outcome: faxbridge.OutcomeBusy, Reason: "The line was busy.",
 		FinishedAt: at.Add(3 * time.Minute), ReportState: faxbridge.ReportSent, ReportSentAt: at.Add(4 * time.Minute), ReportTo: "a@example.com",
-		Attempts:   []faxbridge.Attempt{{Number: 1, Quality: "fine", FaxSID: "SID1", StartedAt: at.Add(time.Minute), Status: "busy", ErrorCode: "17", ErrorMessage: "busy"}},
-		ExtraFaxes: []faxbridge.ExtraFax{{SID: "SID9", Status: "delivered", Source: "callback", SeenAt: at.Add(150 * time.Second)}},
+		Attempts:          []faxbridge.Attempt{{Number: 1, Quality: "fine", FaxSID: "SID1", StartedAt: at.Add(time.Minute), Status: "busy", ErrorCode: "17", ErrorMessage: "busy"}},
+		ExtraFaxes:        []faxbridge.ExtraFax{{SID: "SID9", Status: "delivered", Source: "callback", SeenAt: at.Add(150 * time.Second)}},
+		ProviderDeletedAt: at.Add(5 * time.Minute),
 	}
 	audit := []faxbridge.AuditEntry{{At: at.Add(2 * time.Minute), User: "office", Action: "retry"}}
 	ev := timeline(j, audit)
@@ -74,7 +75,7 @@ func TestTimeline(t *testing.T) {
 	for _, e := range ev {
 		whats = append(whats, e.What)
 	}
-	want := []string{"Accepted", "Attempt 1", "Console: retry", "Another fax at the provider (may have been sent twice)", "Finished", "Report sent"}
+	want := []string{"Accepted", "Attempt 1", "Console: retry", "Another fax at the provider (may have been sent twice)", "Finished", "Report sent", "Deleted at the provider"}
 	if len(whats) != len(want) {
 		t.Fatalf("timeline %v, want %v", whats, want)
 	}

@@ -254,6 +254,9 @@ func timeline(j *faxbridge.Job, audit []faxbridge.AuditEntry) []event {
 	if !j.CleanedAt.IsZero() && !j.KeepDocument {
 		ev = append(ev, event{At: j.CleanedAt, What: "Document deleted", Detail: "from storage, after the outcome"})
 	}
+	if !j.ProviderDeletedAt.IsZero() && j.Dir() == faxbridge.Outbound {
+		ev = append(ev, event{At: j.ProviderDeletedAt, What: "Deleted at the provider", Detail: "SignalWire's copy of the document, after the report"})
+	}
 	for _, a := range audit {
 		d := "by " + a.User
 		if a.Detail != "" {
