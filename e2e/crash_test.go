@@ -134,7 +134,7 @@ func TestCrashPoints(t *testing.T) {
 			s := newStack(t, opts{quick: true, env: []string{"FAXBRIDGE_CRASH_AT=" + tt.step}})
 			doc := pdf(t, "invoice.pdf", 2)
 			msgID := "<" + tt.step + "-" + rand.Text() + "@client.example>"
-			s.mustSend(mail{to: "15551234567@" + faxDomain, from: "bob@client.example", messageID: msgID, pdfs: []string{doc}})
+			s.mustSendBeforeCrash(mail{to: "15551234567@" + faxDomain, from: "bob@client.example", messageID: msgID, pdfs: []string{doc}})
 			jobID := s.jobFor("+15551234567")
 			s.waitCrash(tt.step, 60*time.Second)
 			// Callbacks sent to the dead daemon fail and are given up;

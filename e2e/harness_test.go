@@ -604,6 +604,21 @@ func (s *stack) mustSend(m mail) {
 	}
 }
 
+// mustSendBeforeCrash is mustSend for a daemon that is told to crash as
+// soon as its worker reaches a step: the crash can come between the 250
+// for DATA and the answer to QUIT, and swaks then exits 6 (connection
+// closed unexpectedly). The promise under test is the 250, so that is
+// what must be in the transcript.
+func (s *stack) mustSendBeforeCrash(m mail) {
+	s.t.Helper()
+	code, out := s.sendSwaks(m)
+	accepted := regexp.MustCompile(`(?m)^<-  250 `).MatchString(lastReplies(out))
+	cutAtQuit := code == 6 && strings.Contains(out, " -> QUIT")
+	if !accepted || (code != 0 && !cutAtQuit) {
+		s.t.Fatalf("swaks exit %d; want the message accepted:\n%s", code, out)
+	}
+}
+
 // lastReplies returns the server replies from DATA on in a swaks transcript.
 func lastReplies(out string) string {
 	if i := strings.LastIndex(out, " -> DATA"); i >= 0 {
