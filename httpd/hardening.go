@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/pprof"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -28,8 +29,13 @@ type Limits struct {
 // NewServer returns an http.Server for h with l's timeouts; Listener applies
 // the connection cap.
 func NewServer(h http.Handler, l Limits) *http.Server {
+	labels := pprof.Labels("work", "http")
 	return &http.Server{
-		Handler:           h,
+		// The label tells this server's CPU apart in profiles.
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			pprof.SetGoroutineLabels(pprof.WithLabels(r.Context(), labels))
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: min(10*time.Second, l.ReadTimeout),
 		ReadTimeout:       l.ReadTimeout,
 		WriteTimeout:      l.WriteTimeout,

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -356,6 +357,10 @@ func (s *Server) newSession(c *smtp.Conn, pol *Listener) (smtp.Session, error) {
 		remote = ip.String()
 	}
 	sess := &session{srv: s, pol: pol, conn: c, remoteIP: ip, remote: remote}
+	// go-smtp serves the connection on the goroutine that calls
+	// NewSession: label it, so CPU profiles tell accepting mail apart
+	// from the worker and the HTTP listeners.
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("work", "smtp")))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
