@@ -223,6 +223,12 @@ type Job struct {
 	// the report unless the configuration keeps it.
 	ProviderDeletedAt time.Time `json:"provider_deleted_at,omitempty"`
 	ProviderTries     int       `json:"provider_tries,omitempty"`
+
+	// Stored is the JobStore's own note of the row this job was read from
+	// or last written as, so that an update rewrites only the indexed
+	// columns that changed. It is opaque outside the store, never encoded,
+	// and may be nil (the store then writes every column).
+	Stored any `json:"-"`
 }
 
 // Dir returns the job's direction, Outbound for jobs stored without one.

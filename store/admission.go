@@ -75,5 +75,5 @@ func (db *DB) CreateAdmitted(ctx context.Context, jobs []*faxbridge.Job, a faxbr
 	if refusal != nil && errors.Is(err, refusal) {
 		return refusal
 	}
-	return db.createError(err)
+	return noteCreated(jobs, rows, db.createError(err))
 }

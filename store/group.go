@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -39,6 +40,8 @@ func (db *DB) startGroupCommit() {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
+		// Its commits are those of accepted mail: profiles count them so.
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("work", "smtp")))
 		for req := range g.reqs {
 			batch := []*createReq{req}
 		more:

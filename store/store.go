@@ -349,11 +349,17 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 	if !j.NextAt.IsZero() {
 		r.nextAt = sql.NullInt64{Int64: dueMillis(j.NextAt), Valid: true}
 	}
-	seen := map[string]bool{"": true}
+	r.sids = sidsOf(j)
+	r.mailTo = mailAddresses(j)
+	return r, nil
+}
+
+// sidsOf lists the distinct fax SIDs the job names.
+func sidsOf(j *faxbridge.Job) []string {
+	var sids []string
 	add := func(s string) {
-		if !seen[s] {
-			seen[s] = true
-			r.sids = append(r.sids, s)
+		if s != "" && !slices.Contains(sids, s) {
+			sids = append(sids, s)
 		}
 	}
 	add(j.FaxSID)
@@ -363,8 +369,48 @@ func encode(j *faxbridge.Job, v int64) (row, error) {
 	for _, x := range j.ExtraFaxes {
 		add(x.SID)
 	}
-	r.mailTo = mailAddresses(j)
-	return r, nil
+	return sids
+}
+
+// stored is what the store knows of a job's row (Job.Stored): the
+// optional columns of updateJob as they are in the row, and the SIDs and
+// mail addresses already recorded for it, which are only ever added.
+type stored struct {
+	state     string
+	createdAt int64
+	search    string
+	sids      []string
+	mailTo    []string
+}
+
+// stored is the note of r for the job written as r.
+func (r row) stored() *stored {
+	return &stored{state: r.state, createdAt: r.createdAt, search: r.search, sids: r.sids, mailTo: r.mailTo}
+}
+
+// changed is the set of optional columns Update must write for r over a
+// row noted as old (every one when there is no note).
+func changed(old *stored, r row) columns {
+	if old == nil {
+		return allColumns
+	}
+	var set columns
+	if old.state != r.state {
+		set |= colState
+	}
+	if old.createdAt != r.createdAt {
+		set |= colCreatedAt
+	}
+	if old.search != r.search {
+		set |= colSearch
+	}
+	return set
+}
+
+// noteRead sets j.Stored from the columns read with it. Its SIDs and mail
+// addresses were recorded by the write that stored this version of it.
+func noteRead(j *faxbridge.Job, state string, createdAt int64, search string) {
+	j.Stored = &stored{state: state, createdAt: createdAt, search: search, sids: sidsOf(j), mailTo: mailAddresses(j)}
 }
 
 // mailAddresses are the distinct addresses a received fax is mailed to,
@@ -384,8 +430,11 @@ func mailAddresses(j *faxbridge.Job) []string {
 
 // writeMailTo records where a received fax is mailed. The addresses of
 // a job never change once set, so rows are only ever added.
-func (db *DB) writeMailTo(ctx context.Context, tx *sql.Tx, r row) error {
+func (db *DB) writeMailTo(ctx context.Context, tx *sql.Tx, r row, old *stored) error {
 	for _, a := range r.mailTo {
+		if old != nil && slices.Contains(old.mailTo, a) {
+			continue
+		}
 		if _, err := db.execTx(ctx, tx, insertMailTo, a, r.id); err != nil {
 			return fmt.Errorf("record mail address: %w", err)
 		}
@@ -422,7 +471,7 @@ func backfillMailTo(ctx context.Context, db *DB, tx *sql.Tx) error {
 		return fmt.Errorf("read received faxes: %w", err)
 	}
 	for _, r := range todo {
-		if err := db.writeMailTo(ctx, tx, r); err != nil {
+		if err := db.writeMailTo(ctx, tx, r, nil); err != nil {
 			return err
 		}
 	}
@@ -462,8 +511,11 @@ func dueMillis(t time.Time) int64 {
 // recorded it: providers never reuse one, so a second job naming it can only
 // have adopted another job's fax (two reconciliations racing for one fax),
 // and its write is refused with faxbridge.ErrFaxTaken.
-func (db *DB) writeSIDs(ctx context.Context, tx *sql.Tx, r row) error {
+func (db *DB) writeSIDs(ctx context.Context, tx *sql.Tx, r row, old *stored) error {
 	for _, s := range r.sids {
+		if old != nil && slices.Contains(old.sids, s) {
+			continue // recorded for this job by an earlier write
+		}
 		res, err := db.execTx(ctx, tx, insertSID, s, r.id)
 		if err != nil {
 			return fmt.Errorf("record fax sid: %w", err)
@@ -494,10 +546,21 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 	}
 	if db.group != nil {
 		if queued, err := db.group.enqueue(ctx, rows); queued || err != nil {
-			return err
+			return noteCreated(jobs, rows, err)
 		}
 	}
-	return db.createRows(ctx, rows)
+	return noteCreated(jobs, rows, db.createRows(ctx, rows))
+}
+
+// noteCreated sets Job.Stored of jobs stored as rows, unless err says they
+// were not.
+func noteCreated(jobs []*faxbridge.Job, rows []row, err error) error {
+	if err == nil {
+		for i, j := range jobs {
+			j.Stored = rows[i].stored()
+		}
+	}
+	return err
 }
 
 // createRows inserts rows in one transaction and maps its error.
@@ -531,10 +594,10 @@ func (db *DB) insertRows(ctx context.Context, tx *sql.Tx, rows []row) error {
 		if err != nil {
 			return fmt.Errorf("insert job %s: %w", r.id, err)
 		}
-		if err := db.writeSIDs(ctx, tx, r); err != nil {
+		if err := db.writeSIDs(ctx, tx, r, nil); err != nil {
 			return err
 		}
-		if err := db.writeMailTo(ctx, tx, r); err != nil {
+		if err := db.writeMailTo(ctx, tx, r, nil); err != nil {
 			return err
 		}
 	}
@@ -566,7 +629,7 @@ func (db *DB) Usage(ctx context.Context, sender string, since time.Time) (faxes,
 
 // Get returns the job or an error with code NotFound.
 func (db *DB) Get(ctx context.Context, id string) (*faxbridge.Job, error) {
-	return db.one(ctx, `SELECT version, data FROM jobs WHERE id = ?`, id)
+	return db.one(ctx, getJob, id)
 }
 
 // GetBySID returns the job whose current or earlier attempt has the fax SID.
@@ -574,15 +637,16 @@ func (db *DB) GetBySID(ctx context.Context, sid string) (*faxbridge.Job, error) 
 	if sid == "" {
 		return nil, faxbridge.Errorf(faxbridge.ENotFound, "no such fax")
 	}
-	return db.one(ctx, `SELECT j.version, j.data FROM fax_sids s JOIN jobs j ON j.id = s.job_id WHERE s.sid = ?`, sid)
+	return db.one(ctx, getJobBySID, sid)
 }
 
+// one reads a job with getJob or getJobBySID.
 func (db *DB) one(ctx context.Context, query string, arg string) (*faxbridge.Job, error) {
 	var (
-		v    int64
-		data string
+		v, createdAt        int64
+		data, state, search string
 	)
-	err := db.rd.QueryRowContext(ctx, db.d.q(query), arg).Scan(&v, &data)
+	err := db.queryRow(ctx, query, arg).Scan(&v, &data, &state, &createdAt, &search)
 	if err != nil {
 		return nil, db.fail(fmt.Errorf("get job %s: %w", arg, err))
 	}
@@ -590,6 +654,7 @@ func (db *DB) one(ctx context.Context, query string, arg string) (*faxbridge.Job
 	if err != nil {
 		return nil, faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be read")
 	}
+	noteRead(j, state, createdAt, search)
 	return j, nil
 }
 
@@ -605,9 +670,10 @@ func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
 	if err != nil {
 		return faxbridge.WrapError(faxbridge.EInternal, err, "the job could not be stored")
 	}
+	old, _ := j.Stored.(*stored)
+	set := changed(old, r)
 	err = db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := db.execTx(ctx, tx, updateJob,
-			r.version, r.state, r.faxSID, r.nextAt, r.createdAt, r.updatedAt, r.data, r.search, r.id, j.Version)
+		res, err := db.execTx(ctx, tx, updateJob(set), updateArgs(set, r, j.Version)...)
 		if err != nil {
 			return fmt.Errorf("update job %s: %w", r.id, err)
 		}
@@ -618,15 +684,16 @@ func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
 		if n == 0 {
 			return db.missingOr(ctx, tx, r.id, faxbridge.Errorf(faxbridge.EConflict, "the job was changed by someone else"))
 		}
-		if err := db.writeSIDs(ctx, tx, r); err != nil {
+		if err := db.writeSIDs(ctx, tx, r, old); err != nil {
 			return err
 		}
-		return db.writeMailTo(ctx, tx, r)
+		return db.writeMailTo(ctx, tx, r, old)
 	})
 	if err != nil {
 		return db.fail(err)
 	}
 	j.Version++
+	j.Stored = r.stored()
 	return nil
 }
 
@@ -675,17 +742,17 @@ func (db *DB) Claim(ctx context.Context, owner string, now time.Time, lease time
 		var ids []string
 		for rows.Next() {
 			var (
-				id   string
-				v    int64
-				data string
+				id, data, state, search string
+				v, createdAt            int64
 			)
-			if err := rows.Scan(&id, &v, &data); err != nil {
+			if err := rows.Scan(&id, &v, &data, &state, &createdAt, &search); err != nil {
 				return fmt.Errorf("scan due job: %w", err)
 			}
 			j, err := decode(v, data)
 			if err != nil {
 				return faxbridge.WrapError(faxbridge.EInternal, err, "a job could not be read")
 			}
+			noteRead(j, state, createdAt, search)
 			ids = append(ids, id)
 			jobs = append(jobs, j)
 		}

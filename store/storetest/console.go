@@ -341,3 +341,108 @@ func testMailedTo(t *testing.T, open Opener) {
 		t.Errorf("second page: %v %v", ids(page), err)
 	}
 }
+
+// testUpdateFromEveryRead: an update writes only the indexed columns that
+// changed since the job was read (Job.Stored). Whatever way the job was
+// read (created, Get, GetBySID, Claim, returned by an update, or read
+// without the store's note), every changed column must reach the indexes
+// the console's queries use, and a later update that changes none of them
+// must leave the job findable as it was.
+func testUpdateFromEveryRead(t *testing.T, open Opener) {
+	s, cs := consoleStore(t, open)
+	ctx := t.Context()
+	reads := []struct {
+		name string
+		read func(t *testing.T, j *faxbridge.Job) *faxbridge.Job
+	}{
+		{"as created", func(t *testing.T, j *faxbridge.Job) *faxbridge.Job { return j }},
+		{"get", func(t *testing.T, j *faxbridge.Job) *faxbridge.Job { return mustGet(t, s, j.ID) }},
+		{"get by sid", func(t *testing.T, j *faxbridge.Job) *faxbridge.Job {
+			got, err := s.GetBySID(ctx, j.FaxSID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}},
+		{"claim", func(t *testing.T, j *faxbridge.Job) *faxbridge.Job {
+			got, err := s.Claim(ctx, "w", base.Add(365*24*time.Hour), time.Minute, 10)
+			if err != nil || len(got) != 1 || got[0].ID != j.ID {
+				t.Fatalf("claim: %v, %d jobs, want %s", err, len(got), j.ID)
+			}
+			return got[0]
+		}},
+		{"as updated", func(t *testing.T, j *faxbridge.Job) *faxbridge.Job {
+			j.LastError = "a change that no index holds"
+			if err := s.Update(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			return j
+		}},
+		{"without the note", func(t *testing.T, j *faxbridge.Job) *faxbridge.Job {
+			got := mustGet(t, s, j.ID)
+			got.Stored = nil
+			return got
+		}},
+	}
+	find := func(t *testing.T, what string, q faxbridge.JobQuery, want ...string) {
+		t.Helper()
+		got, err := cs.Search(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		sameIDs(t, what, got, want...)
+	}
+	for i, r := range reads {
+		id := fmt.Sprintf("read-%d", i)
+		day := base.Add(time.Duration(i+1) * 24 * time.Hour) // one day per read: queries below see one job
+		j := job(id, day)
+		j.Direction, j.CreatedAt = faxbridge.Inbound, day
+		j.FaxSID, j.Subject, j.MailTo = "sid-"+id, "first words", []string{"old-" + id + "@office.example"}
+		mustCreate(t, s, j)
+
+		j = r.read(t, j)
+		moved := day.Add(time.Hour)
+		j.State, j.CreatedAt, j.NextAt = faxbridge.StateDone, moved, time.Time{}
+		j.Subject = "second words " + id
+		j.MailTo = append(j.MailTo, "new-"+id+"@office.example")
+		if err := s.Update(ctx, j); err != nil {
+			t.Fatalf("%s: update: %v", r.name, err)
+		}
+		in := faxbridge.JobQuery{Since: day, Until: day.Add(24 * time.Hour)}
+		q := in
+		q.State = faxbridge.StateDone
+		find(t, r.name+": new state", q, id)
+		q = in
+		q.Since = moved
+		find(t, r.name+": new creation time", q, id)
+		q = in
+		q.Text = "second words " + id
+		find(t, r.name+": new subject", q, id)
+		q = in
+		q.Text = "first words"
+		find(t, r.name+": old subject", q)
+		find(t, r.name+": added address", faxbridge.JobQuery{MailTo: []string{"new-" + id + "@office.example"}}, id)
+		find(t, r.name+": first address", faxbridge.JobQuery{MailTo: []string{"old-" + id + "@office.example"}}, id)
+
+		// Nothing indexed changes: everything is found as before.
+		j.LastError = "noted"
+		if err := s.Update(ctx, j); err != nil {
+			t.Fatalf("%s: second update: %v", r.name, err)
+		}
+		q = in
+		q.State, q.Text = faxbridge.StateDone, "second words "+id
+		find(t, r.name+": after an update that changed no indexed column", q, id)
+		if got := mustGet(t, s, id); got.LastError != "noted" || !got.CreatedAt.Equal(moved) {
+			t.Fatalf("%s: after the second update: %q, created %v", r.name, got.LastError, got.CreatedAt)
+		}
+		// Back to what the job was created with: the note must follow
+		// every update, or this change would look like none.
+		j.Subject, j.State = "first words", faxbridge.StateQueued
+		if err := s.Update(ctx, j); err != nil {
+			t.Fatalf("%s: third update: %v", r.name, err)
+		}
+		q = in
+		q.State, q.Text = faxbridge.StateQueued, "first words"
+		find(t, r.name+": changed back", q, id)
+	}
+}
