@@ -107,7 +107,9 @@ func (s *Service) finish(j *faxbridge.Job, outcome, reason string) {
 
 // finishUp deletes the document and sends the report of a finished job,
 // then deletes the fax's media at the provider; each is retried on its own
-// schedule until done, and the last never delays the report.
+// schedule until done, and the last never delays the report. The report's
+// fate is written before the provider is called, and the deletion follows
+// in the same step, without a new claim.
 func (s *Service) finishUp(ctx context.Context, j *faxbridge.Job) error {
 	now := s.now()
 	var next time.Time
@@ -135,21 +137,86 @@ func (s *Service) finishUp(ctx context.Context, j *faxbridge.Job) error {
 		}
 	}
 
-	switch {
-	case j.ReportState == faxbridge.ReportPending:
+	if j.ReportState == faxbridge.ReportPending {
 		if err := s.sendReport(ctx, j, later); err != nil {
 			return err
 		}
-		if j.ReportState != faxbridge.ReportPending {
-			// The media goes in a step of its own: the report's fate is
-			// recorded first, whatever happens at the provider.
-			later(now)
+		if j.ReportState == faxbridge.ReportPending || !s.mediaToDelete(j) {
+			j.NextAt = next
+			return s.recordReport(ctx, j)
 		}
-	default:
-		s.deleteProviderMedia(ctx, j, later)
+		// Until the deletion's calls are over the job is due to no other
+		// worker; if this process stops first, it is deleted then.
+		j.NextAt = s.now().Add(s.inFlight())
+		if err := s.recordReport(ctx, j); err != nil {
+			return err
+		}
+		if !s.mediaToDelete(j) {
+			return nil // the job changed meanwhile; it is due as written
+		}
 	}
+	s.deleteProviderMedia(ctx, j, later)
 	j.NextAt = next
 	return s.update(ctx, j)
+}
+
+// mediaToDelete reports whether the job's faxes still have media at the
+// provider that faxbridge must delete.
+func (s *Service) mediaToDelete(j *faxbridge.Job) bool {
+	return !s.cfg.KeepProviderMedia && j.ProviderDeletedAt.IsZero() && len(providerFaxes(j)) > 0
+}
+
+// providerFaxes are the SIDs of every fax the job made at the provider:
+// each attempt's and the extras'.
+func providerFaxes(j *faxbridge.Job) []string {
+	var sids []string
+	for _, a := range j.Attempts {
+		if a.FaxSID != "" {
+			sids = append(sids, a.FaxSID)
+		}
+	}
+	for _, x := range j.ExtraFaxes {
+		sids = append(sids, x.SID)
+	}
+	return sids
+}
+
+// recordReport writes the job after its report was sent, retried or
+// abandoned. The mail is out: a callback that wrote the job meanwhile (an
+// extra fax turning up) must not make the report look unsent, or it would
+// go again. So a conflict is resolved by carrying the report's fields, and
+// what was learned for it, over to the job as now stored.
+func (s *Service) recordReport(ctx context.Context, j *faxbridge.Job) error {
+	for try := 0; ; try++ {
+		err := s.update(ctx, j)
+		if faxbridge.ErrorCode(err) != faxbridge.EConflict || try == 4 {
+			return err
+		}
+		fresh, gerr := s.store.Get(ctx, j.ID)
+		if gerr != nil {
+			return err
+		}
+		if fresh.State != faxbridge.StateDone || fresh.ReportState != faxbridge.ReportPending {
+			return err // settled elsewhere; it stands as stored
+		}
+		fresh.ReportState, fresh.ReportSentAt, fresh.ReportTries = j.ReportState, j.ReportSentAt, j.ReportTries
+		fresh.CleanedAt, fresh.CleanupTries = j.CleanedAt, j.CleanupTries
+		fresh.DetailsFetched, fresh.Duration = j.DetailsFetched, j.Duration
+		fresh.NumPages, fresh.RemoteStationID = j.NumPages, j.RemoteStationID
+		for i := range fresh.Attempts {
+			for _, a := range j.Attempts {
+				if a.FaxSID != "" && a.FaxSID == fresh.Attempts[i].FaxSID {
+					fresh.Attempts[i].Duration = a.Duration
+				}
+			}
+		}
+		if !fresh.NextAt.IsZero() && (j.NextAt.IsZero() || fresh.NextAt.Before(j.NextAt)) {
+			j.NextAt = fresh.NextAt
+		}
+		fresh.NextAt = j.NextAt
+		s.log.Info("job changed while its report was sent; recording the report on the stored job", "job_id", j.ID)
+		*j = *fresh
+	}
 }
 
 // sendReport sends the report once. Several instances may share the store:
@@ -225,19 +292,11 @@ func (s *Service) details(ctx context.Context, j *faxbridge.Job) {
 // Failures are retried with backoff for as long as reports are; then the
 // job lets go with an error in the log.
 func (s *Service) deleteProviderMedia(ctx context.Context, j *faxbridge.Job, later func(time.Time)) {
-	if s.cfg.KeepProviderMedia || !j.ProviderDeletedAt.IsZero() {
+	if !s.mediaToDelete(j) {
 		return
 	}
 	now := s.now()
-	var sids []string
-	for _, a := range j.Attempts {
-		if a.FaxSID != "" {
-			sids = append(sids, a.FaxSID)
-		}
-	}
-	for _, x := range j.ExtraFaxes {
-		sids = append(sids, x.SID)
-	}
+	sids := providerFaxes(j)
 	var err error
 	for _, sid := range sids {
 		cctx, cancel := s.ctxFor(ctx)
@@ -252,9 +311,7 @@ func (s *Service) deleteProviderMedia(ctx context.Context, j *faxbridge.Job, lat
 	switch {
 	case err == nil:
 		j.ProviderDeletedAt = now.UTC()
-		if len(sids) > 0 {
-			log.Info("fax media deleted at the provider", "faxes", len(sids))
-		}
+		log.Info("fax media deleted at the provider", "faxes", len(sids))
 	case now.Sub(latest(j.FinishedAt, j.ReportSentAt)) > s.cfg.ReportRetryFor:
 		// Counted from the report, so a report that needed most of its own
 		// retry window still leaves the deletion a full one.

@@ -80,6 +80,8 @@ type fsmFax struct {
 	// onSend runs inside Send before it answers: a callback that beats the
 	// answer, as SignalWire's can.
 	onSend func(req faxbridge.FaxRequest)
+	// onDelete runs inside DeleteMedia before it answers.
+	onDelete func(sid string)
 }
 
 var errUnscripted = faxbridge.Errorf(faxbridge.EInternal, "unscripted provider call")
@@ -149,8 +151,13 @@ func (f *fsmFax) Cancel(_ context.Context, sid string) error {
 func (f *fsmFax) DeleteMedia(_ context.Context, sid string) error {
 	f.record("DeleteMedia " + sid)
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return pop(&f.del, nil)
+	err := pop(&f.del, nil)
+	hook := f.onDelete
+	f.mu.Unlock()
+	if hook != nil {
+		hook(sid)
+	}
+	return err
 }
 
 func (f *fsmFax) takeCalls() []string {

@@ -100,8 +100,8 @@ func TestPollStep(t *testing.T) {
 
 // TestFinishStep: a done job × notifier and provider answers → the stored
 // job. A report pending is sent first (the document deleted alongside);
-// the provider's media is deleted in a step of its own once the report is
-// settled. The step runs at t0+10m.
+// once the report is settled, and its fate written, the provider's media is
+// deleted in the same step. The step runs at t0+10m.
 func TestFinishStep(t *testing.T) {
 	now := at(10 * time.Minute)
 	reported := func(j *faxbridge.Job) {
@@ -142,12 +142,17 @@ func TestFinishStep(t *testing.T) {
 		extraWant func(*faxbridge.Job) // adjusts want's attempt count for withExtra
 	}
 	rows := []row{
-		{name: "report sent; details fetched once", fetch: []faxAnswer{{st: full}},
-			want: w(faxbridge.ReportSent, now, 0, "Fetch FX1"), reports: 1, duration: 61, docGone: true},
+		{name: "report sent; details fetched once; media deleted", fetch: []faxAnswer{{st: full}},
+			want: w(faxbridge.ReportSent, time.Time{}, 0, "Fetch FX1", "DeleteMedia FX1"), reports: 1, duration: 61, docGone: true, deleted: true},
 		{name: "report sent; duration known: no fetch", job: func(j *faxbridge.Job) { j.Duration = 42 },
-			want: w(faxbridge.ReportSent, now, 0), reports: 1, duration: 42, docGone: true},
+			want: w(faxbridge.ReportSent, time.Time{}, 0, "DeleteMedia FX1"), reports: 1, duration: 42, docGone: true, deleted: true},
 		{name: "report sent; details fetch fails: report anyway", fetch: []faxAnswer{{err: err503(0)}},
-			want: w(faxbridge.ReportSent, now, 0, "Fetch FX1"), reports: 1, docGone: true},
+			want: w(faxbridge.ReportSent, time.Time{}, 0, "Fetch FX1", "DeleteMedia FX1"), reports: 1, docGone: true, deleted: true},
+		{name: "report sent; media deletion fails: retried, report recorded", fetch: []faxAnswer{{st: full}}, del: []error{err503(0)},
+			want:    w(faxbridge.ReportSent, now.Add(fsmFollowUp), fsmFollowUp/5, "Fetch FX1", "DeleteMedia FX1"),
+			reports: 1, duration: 61, docGone: true, tries: [2]int{0, 1}},
+		{name: "report sent; keep_media: nothing deleted, nothing left", cfg: func(c *Config) { c.KeepProviderMedia = true },
+			fetch: []faxAnswer{{st: full}}, want: w(faxbridge.ReportSent, time.Time{}, 0, "Fetch FX1"), reports: 1, duration: 61, docGone: true},
 		{name: "relay down: retried, no media deletion", fetch: []faxAnswer{{st: full}}, notify: []error{err503(0)},
 			want: w(faxbridge.ReportPending, now.Add(fsmFollowUp), fsmFollowUp/5, "Fetch FX1"), reports: 1, duration: 61, docGone: true,
 			tries: [2]int{1, 0}},
@@ -155,12 +160,12 @@ func TestFinishStep(t *testing.T) {
 			notify: []error{faxbridge.Errorf(faxbridge.EUnauthorized, "relay login refused")},
 			want:   w(faxbridge.ReportPending, now.Add(fsmFollowUp), fsmFollowUp/5, "Fetch FX1"), reports: 1, duration: 61, docGone: true,
 			tries: [2]int{1, 0}},
-		{name: "relay refuses for good: abandoned, media next", fetch: []faxAnswer{{st: full}},
+		{name: "relay refuses for good: abandoned, media deleted", fetch: []faxAnswer{{st: full}},
 			notify: []error{faxbridge.Errorf(faxbridge.EInvalid, "mailbox unknown")},
-			want:   w(faxbridge.ReportAbandoned, now, 0, "Fetch FX1"), reports: 1, duration: 61, docGone: true},
+			want:   w(faxbridge.ReportAbandoned, time.Time{}, 0, "Fetch FX1", "DeleteMedia FX1"), reports: 1, duration: 61, docGone: true, deleted: true},
 		{name: "relay down past the report deadline: abandoned", fetch: []faxAnswer{{st: full}}, notify: []error{err503(0)},
 			job:  func(j *faxbridge.Job) { j.ReportDeadline = now.Add(-time.Second) },
-			want: w(faxbridge.ReportAbandoned, now, 0, "Fetch FX1"), reports: 1, duration: 61, docGone: true},
+			want: w(faxbridge.ReportAbandoned, time.Time{}, 0, "Fetch FX1", "DeleteMedia FX1"), reports: 1, duration: 61, docGone: true, deleted: true},
 		{name: "report sent: media deleted at the provider", job: reported,
 			want: w(faxbridge.ReportSent, time.Time{}, 0, "DeleteMedia FX1"), duration: 61, deleted: true},
 		{name: "report sent: media of every attempt and extra deleted", job: func(j *faxbridge.Job) { reported(j); withExtra(j) },
@@ -283,21 +288,59 @@ func TestReportFenceAndCleanup(t *testing.T) {
 		next: first.Add(fsmFollowUp), jitter: fsmFollowUp / 5, extras: []string{"FX9 listing 1"}, outcome: faxbridge.OutcomeDelivered,
 		report: faxbridge.ReportPending, calls: []string{"Fetch FX1"}}, r.fax.takeCalls())
 
+	// The retry sends the report, writes its fate, and only then deletes
+	// the media of every fax of the job, in the same step; during those
+	// calls no other instance can claim the job.
 	second := got.NextAt
-	got = r.step("j", second)
-	r.check(got, fsmWant{state: faxbridge.StateDone, attempts: 2, status: faxbridge.OutcomeDelivered, attemptSID: "FX1", faxSID: "FX1",
-		next: second, extras: []string{"FX9 listing 1"}, outcome: faxbridge.OutcomeDelivered,
-		report: faxbridge.ReportSent}, r.fax.takeCalls())
-	if len(during) != 2 || got.Attempts[1].Duration != 61 {
-		t.Errorf("%d relay calls, attempt duration %d", len(during), got.Attempts[1].Duration)
+	var deleting []string
+	r.fax.onDelete = func(sid string) {
+		stored := r.get("j")
+		if stored.ReportState != faxbridge.ReportSent || !stored.ReportSentAt.Equal(second) {
+			t.Errorf("deleting %s before the report's fate was written: report %q at %v", sid, stored.ReportState, stored.ReportSentAt)
+		}
+		if !stored.NextAt.After(second.Add(fsmSendTimeout)) {
+			t.Errorf("while deleting %s the job is due at %v, before a provider call could have ended", sid, stored.NextAt)
+		}
+		deleting = append(deleting, sid)
 	}
-
 	got = r.step("j", second)
 	r.check(got, fsmWant{state: faxbridge.StateDone, attempts: 2, status: faxbridge.OutcomeDelivered, attemptSID: "FX1", faxSID: "FX1",
 		extras: []string{"FX9 listing 1"}, outcome: faxbridge.OutcomeDelivered, report: faxbridge.ReportSent,
 		calls: []string{"DeleteMedia FXold", "DeleteMedia FX1", "DeleteMedia FX9"}}, r.fax.takeCalls())
-	if !got.ProviderDeletedAt.Equal(second) || len(during) != 2 || len(r.blobs.deleted) != 1 {
-		t.Errorf("provider deleted at %v; %d reports; documents deleted %q", got.ProviderDeletedAt, len(during), r.blobs.deleted)
+	if len(during) != 2 || got.Attempts[1].Duration != 61 {
+		t.Errorf("%d relay calls, attempt duration %d", len(during), got.Attempts[1].Duration)
+	}
+	if !got.ProviderDeletedAt.Equal(second) || len(deleting) != 3 || len(r.blobs.deleted) != 1 {
+		t.Errorf("provider deleted at %v; deleted while watched %q; documents deleted %q", got.ProviderDeletedAt, deleting, r.blobs.deleted)
+	}
+}
+
+// An extra fax's callback that writes the job while its report is on the
+// way must not make the report look unsent: it is recorded once, on the job
+// as the callback left it, and the extra's media is deleted with the rest.
+func TestReportRecordedDespiteCallback(t *testing.T) {
+	r := newFSM(t, nil)
+	r.create(doneJob("j"))
+	r.fax.fetch = []faxAnswer{{st: faxbridge.FaxStatus{SID: "FX1", Status: faxbridge.OutcomeDelivered, Pages: 2, Duration: 61}}}
+	r.notes.during = func(ctx context.Context, _ faxbridge.Report) {
+		if err := r.s.ApplyStatus(ctx, "j", "tok-old", faxbridge.FaxStatus{SID: "FX7", Status: faxbridge.OutcomeDelivered}); err != nil {
+			t.Errorf("callback during the report: %v", err)
+		}
+	}
+	now := at(10 * time.Minute)
+	got := r.step("j", now)
+	r.check(got, fsmWant{state: faxbridge.StateDone, attempts: 1, status: faxbridge.OutcomeDelivered, attemptSID: "FX1", faxSID: "FX1",
+		extras: []string{"FX7 callback 0"}, outcome: faxbridge.OutcomeDelivered, report: faxbridge.ReportSent,
+		calls: []string{"Fetch FX1", "DeleteMedia FX1", "DeleteMedia FX7"}}, r.fax.takeCalls())
+	if got.Duration != 61 || !got.ReportSentAt.Equal(now) || got.ProviderDeletedAt.IsZero() {
+		t.Errorf("duration %d, report sent at %v, media deleted at %v", got.Duration, got.ReportSentAt, got.ProviderDeletedAt)
+	}
+	// Nothing is left for the worker: the report never goes twice.
+	if claimed, err := r.db.Claim(r.ctx, "w", at(24*time.Hour), time.Minute, 10); err != nil || len(claimed) != 0 {
+		t.Errorf("claimable afterwards: %d jobs (%v)", len(claimed), err)
+	}
+	if n := r.notes.count(); n != 1 {
+		t.Errorf("%d reports, want 1", n)
 	}
 }
 
@@ -316,12 +359,11 @@ func TestFinalCallbackToCleanup(t *testing.T) {
 	}
 	r.fax.fetch = []faxAnswer{{st: faxbridge.FaxStatus{SID: "FX1", Status: faxbridge.OutcomeDelivered, Pages: 2, Duration: 61}}}
 	got := r.step("j", cb)
-	if got.ReportState != faxbridge.ReportSent || got.Duration != 61 || !got.NextAt.Equal(cb) {
+	if got.ReportState != faxbridge.ReportSent || got.Duration != 61 || !got.NextAt.IsZero() {
 		t.Errorf("after the report step: report %q duration %d next %v", got.ReportState, got.Duration, got.NextAt)
 	}
-	got = r.step("j", cb)
-	if calls := r.fax.takeCalls(); !slices.Equal(calls, []string{"Fetch FX1", "DeleteMedia FX1"}) || !got.NextAt.IsZero() || r.notes.count() != 1 {
-		t.Errorf("provider calls %q, next %v, %d reports", calls, got.NextAt, r.notes.count())
+	if calls := r.fax.takeCalls(); !slices.Equal(calls, []string{"Fetch FX1", "DeleteMedia FX1"}) || got.ProviderDeletedAt.IsZero() || r.notes.count() != 1 {
+		t.Errorf("provider calls %q, media deleted at %v, %d reports", calls, got.ProviderDeletedAt, r.notes.count())
 	}
 }
 
@@ -362,7 +404,7 @@ func TestAdmin(t *testing.T) {
 			want: func() fsmWant { w := settled(at(time.Minute)); w.sendErrors = 1; return w }(),
 			then: func() *fsmWant {
 				w := settled(at(time.Minute))
-				w.sendErrors, w.next = 1, at(time.Minute)
+				w.sendErrors, w.next = 1, time.Time{} // no fax at the provider: nothing to delete there
 				w.report = faxbridge.ReportSent
 				return &w
 			}()},
@@ -452,7 +494,7 @@ func TestDetailsFetchedOnce(t *testing.T) {
 		t.Fatalf("first try: calls %q, report %q, details fetched %v", calls, got.ReportState, got.DetailsFetched)
 	}
 	got = r.step("j", got.NextAt)
-	if calls := r.fax.takeCalls(); len(calls) != 0 || got.ReportState != faxbridge.ReportSent || got.Duration != 0 || r.notes.count() != 2 {
+	if calls := r.fax.takeCalls(); !slices.Equal(calls, []string{"DeleteMedia FX1"}) || got.ReportState != faxbridge.ReportSent || got.Duration != 0 || r.notes.count() != 2 {
 		t.Errorf("retry: calls %q, report %q, duration %d, %d relay calls", calls, got.ReportState, got.Duration, r.notes.count())
 	}
 }
