@@ -48,8 +48,16 @@ func (s *Service) Run(ctx context.Context) error {
 
 	for {
 		skipped = s.releaseSkipped(ctx, skipped)
+		// When the next job is due is a read on SQLite's reader pool; a
+		// claim is a write transaction, which would queue behind accepted
+		// mail's commits for nothing when no job is due. So look first.
+		wait := idleCheck
+		next, nerr := s.store.NextDue(ctx)
+		if nerr == nil && !next.IsZero() {
+			wait = min(wait, next.Sub(s.now()))
+		}
 		free := s.cfg.Concurrency - len(sem)
-		if free > 0 {
+		if free > 0 && (nerr != nil || wait <= 0) {
 			claimed, err := s.store.Claim(ctx, s.cfg.Owner, s.now(), s.cfg.Lease, free)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("claiming jobs failed; retrying", "err", err)
@@ -90,14 +98,11 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				continue
 			}
-		}
-
-		wait := idleCheck
-		if next, err := s.store.NextDue(ctx); err == nil && !next.IsZero() {
-			if d := next.Sub(s.now()); d < wait {
-				wait = d
+			if len(claimed) > 0 {
+				continue // when the next one is due has changed
 			}
 		}
+
 		if wait < 10*time.Millisecond {
 			wait = 10 * time.Millisecond
 		}
