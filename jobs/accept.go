@@ -203,11 +203,24 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 			return nil, err
 		}
 	}
+	// Jobs this process's worker has room for go to it straight from here
+	// (handoff.go).
+	handed := make([]bool, len(jobs))
+	for i, j := range jobs {
+		if handed[i] = s.reserveHandoff(j.ID); handed[i] {
+			j.NextAt = s.handoffDue()
+		}
+	}
 	s.crash("before-commit")
 	if adm, ok := s.admission(env.Sender, proof.MessageKey); ok {
 		err = admissionError(env.Sender, s.store.CreateAdmitted(ctx, jobs, adm))
 	} else {
 		err = s.store.Create(ctx, jobs)
+	}
+	for i, j := range jobs {
+		if handed[i] {
+			s.handOff(j, err == nil)
+		}
 	}
 	if err != nil {
 		s.discard(jobs)

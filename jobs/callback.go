@@ -52,7 +52,16 @@ func (s *Service) ApplyStatus(ctx context.Context, jobID, token string, st faxbr
 			log.Info("fax outcome from callback")
 			s.outcome(j, st)
 		}
+		// A job the outcome made due at once (the report, a retry at
+		// standard quality) goes straight to this process's worker.
+		handed := st.Terminal() && !j.NextAt.After(s.now()) && s.reserveHandoff(j.ID)
+		if handed {
+			j.NextAt = s.handoffDue()
+		}
 		err = s.update(ctx, j)
+		if handed {
+			s.handOff(j, err == nil)
+		}
 		if faxbridge.ErrorCode(err) == faxbridge.EConflict {
 			continue
 		}

@@ -23,6 +23,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
@@ -203,6 +204,13 @@ type Service struct {
 	wake     chan struct{}
 	builds   chan struct{}
 
+	// The handoff of jobs to this process's worker (handoff.go): workerOn
+	// is set while Run runs; handoffRoom holds a token per reserved place
+	// in handoff.
+	workerOn    atomic.Bool
+	handoff     chan *faxbridge.Job
+	handoffRoom chan struct{}
+
 	mu         sync.Mutex
 	inflight   map[string]bool // jobs with a step running in this process
 	accountErr error           // the provider refuses our account (see noteProvider)
@@ -226,6 +234,9 @@ func New(cfg Config, store faxbridge.JobStore, blobs faxbridge.BlobStore, fax fa
 		wake:     make(chan struct{}, 1),
 		builds:   make(chan struct{}, cfg.MaxBuilds),
 		inflight: map[string]bool{},
+
+		handoff:     make(chan *faxbridge.Job, cfg.Concurrency),
+		handoffRoom: make(chan struct{}, cfg.Concurrency),
 	}
 }
 

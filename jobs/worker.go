@@ -23,7 +23,9 @@ func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{}, s.cfg.Concurrency)
 	var wg sync.WaitGroup
 	var skipped []string // claimed while their step ran; see skipped.go
+	s.workerOn.Store(true)
 	defer func() {
+		s.dropHandoffs(ctx)
 		wg.Wait()
 		// Every step has ended: a restart must not find these leased.
 		s.releaseSkipped(ctx, skipped)
@@ -46,8 +48,38 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 
+	// start runs the step of a job marked running (begin) in a slot of
+	// its own; the caller has taken the slot.
+	start := func(j *faxbridge.Job) {
+		wg.Add(1)
+		go func() {
+			defer func() {
+				s.end(j.ID)
+				<-sem
+				wg.Done()
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}()
+			// The label splits the worker's CPU by step in profiles.
+			pprof.Do(ctx, pprof.Labels("work", stepLabel(j)), func(ctx context.Context) {
+				s.step(ctx, j)
+			})
+		}()
+	}
+
 	for {
 		skipped = s.releaseSkipped(ctx, skipped)
+		// Jobs handed over by this process first: nobody else may take them.
+		for len(sem) < s.cfg.Concurrency {
+			j, ok := s.takeHandoff()
+			if !ok {
+				break
+			}
+			sem <- struct{}{}
+			start(j)
+		}
 		// When the next job is due is a read on SQLite's reader pool; a
 		// claim is a write transaction, which would queue behind accepted
 		// mail's commits for nothing when no job is due. So look first.
@@ -72,22 +104,7 @@ func (s *Service) Run(ctx context.Context) error {
 					continue
 				}
 				sem <- struct{}{}
-				wg.Add(1)
-				go func(j *faxbridge.Job) {
-					defer func() {
-						s.end(j.ID)
-						<-sem
-						wg.Done()
-						select {
-						case done <- struct{}{}:
-						default:
-						}
-					}()
-					// The label splits the worker's CPU by step in profiles.
-					pprof.Do(ctx, pprof.Labels("work", stepLabel(j)), func(ctx context.Context) {
-						s.step(ctx, j)
-					})
-				}(j)
+				start(j)
 			}
 			if len(claimed) == free {
 				// There may be more due work; look again once a slot frees.
