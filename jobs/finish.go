@@ -220,18 +220,24 @@ func (s *Service) recordReport(ctx context.Context, j *faxbridge.Job) error {
 }
 
 // sendReport sends the report once. Several instances may share the store:
-// before the mail goes out the job is written with NextAt past the end of
-// the relay call, so no other worker can claim it while the report is on
-// its way, and the call itself must end by then.
+// before the mail goes out the job is stored with NextAt past the end of
+// the relay call (written now, unless a handoff wrote it so already), so no
+// other worker can claim it while the report is on its way, and the call
+// itself must end by then.
 func (s *Service) sendReport(ctx context.Context, j *faxbridge.Job, later func(time.Time)) error {
 	log := s.log.With("job_id", j.ID)
 	s.details(ctx, j)
 
 	now := s.now()
 	deadline := now.Add(s.cfg.SendTimeout)
-	j.NextAt = deadline.Add(30 * time.Second)
-	if err := s.update(ctx, j); err != nil {
-		return err // another writer changed the job: it is looked at again
+	// A job handed to this worker (handoff.go) is stored due to nobody
+	// else until a lease on: when that outlasts the relay call, it is the
+	// fence already, and writing another would only cost a commit.
+	if fence := deadline.Add(30 * time.Second); j.NextAt.Before(fence) {
+		j.NextAt = fence
+		if err := s.update(ctx, j); err != nil {
+			return err // another writer changed the job: it is looked at again
+		}
 	}
 	s.crash("before-report")
 	// The deadline was set before the fence: a process paused past it

@@ -498,3 +498,48 @@ func TestDetailsFetchedOnce(t *testing.T) {
 		t.Errorf("retry: calls %q, report %q, duration %d, %d relay calls", calls, got.ReportState, got.Duration, r.notes.count())
 	}
 }
+
+// A job handed to the worker (handoff.go) is stored due a lease on: when
+// that outlasts the relay call, it fences the report without another
+// write; when it does not, the fence is written as for a claimed job.
+func TestReportFencedByHandoff(t *testing.T) {
+	now := at(10 * time.Minute)
+	for _, tt := range []struct {
+		name  string
+		due   time.Time // the stored NextAt the step starts from
+		write bool      // a fence is written
+	}{
+		{"handed over a lease ahead: no fence write", now.Add(2 * time.Minute), false},
+		{"too close for the relay call: fence written", now.Add(fsmSendTimeout), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newFSM(t, nil)
+			j := doneJob("j")
+			j.Duration, j.NextAt = 61, tt.due
+			r.create(j)
+			start := r.get("j")
+			var seen bool
+			r.notes.during = func(ctx context.Context, _ faxbridge.Report) {
+				seen = true
+				stored := r.get("j")
+				dl, _ := ctx.Deadline()
+				if !dl.Equal(now.Add(fsmSendTimeout)) {
+					t.Errorf("relay call deadline %v, want the step's time + send_timeout", dl)
+				}
+				if wrote := stored.Version != start.Version; wrote != tt.write {
+					t.Errorf("fence written: %v (version %d → %d), want %v", wrote, start.Version, stored.Version, tt.write)
+				}
+				if !stored.NextAt.After(dl) {
+					t.Errorf("during the relay call the stored job is due at %v, before the call's deadline %v", stored.NextAt, dl)
+				}
+				if claimed, err := r.db.Claim(r.ctx, "another-instance", dl, time.Minute, 10); err != nil || len(claimed) != 0 {
+					t.Errorf("another instance claimed %d jobs (%v) while the report was on its way", len(claimed), err)
+				}
+			}
+			got := r.step("j", now)
+			if !seen || got.ReportState != faxbridge.ReportSent || r.notes.count() != 1 {
+				t.Errorf("report %q, %d relay calls", got.ReportState, r.notes.count())
+			}
+		})
+	}
+}
