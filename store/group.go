@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -9,41 +10,47 @@ import (
 	"github.com/faxbridge/faxbridge"
 )
 
-// SQLite has one writer and every commit waits for an fsync. When several
-// SMTP sessions commit their messages at the same moment, a group commit
-// puts them in one transaction and pays for one fsync: the messages that
-// arrive while a commit is in progress go together in the next one.
+// SQLite has one writer and every commit waits for an fsync. A fax's life
+// is a run of small writes (the accepted message's jobs, then one versioned
+// update per step), and at any moment several are waiting: sessions
+// committing their messages, worker steps and callbacks recording theirs. A
+// group commit puts the writes that arrive while a commit is in progress
+// into the next transaction and pays for one fsync.
 //
-// A message still answers only for itself: its caller waits for the commit
-// that holds its rows and gets that commit's error, and a failed group is
-// retried one message at a time so that one bad message cannot make the
-// others fail.
+// Each write still answers only for itself: it runs inside a savepoint of
+// its own, so a write that fails (a job changed by someone else, a job ID
+// taken) is rolled back alone and its caller gets its error, while the
+// others commit. Its caller waits for the commit that holds it and gets
+// that commit's error; a group whose transaction fails as a whole is
+// retried one write at a time, so one bad write cannot fail the others.
 
-// maxGroup bounds how many messages share one commit.
+// maxGroup bounds how many writes share one commit.
 const maxGroup = 32
 
-type createReq struct {
-	rows []row
-	done chan error
+// writeReq is one write waiting for a group commit.
+type writeReq struct {
+	write func(ctx context.Context, tx *sql.Tx) error
+	done  chan error
 }
 
 type grouper struct {
 	mu     sync.RWMutex // held shared while queueing; exclusively to close
 	closed bool
-	reqs   chan *createReq
+	reqs   chan *writeReq
 	wg     sync.WaitGroup
 }
 
 func (db *DB) startGroupCommit() {
-	g := &grouper{reqs: make(chan *createReq, maxGroup)}
+	g := &grouper{reqs: make(chan *writeReq, maxGroup)}
 	db.group = g
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		// Its commits are those of accepted mail: profiles count them so.
+		// Its commits are mostly those of accepted mail: profiles count
+		// them so.
 		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("work", "smtp")))
 		for req := range g.reqs {
-			batch := []*createReq{req}
+			batch := []*writeReq{req}
 		more:
 			for len(batch) < maxGroup {
 				select {
@@ -62,39 +69,70 @@ func (db *DB) startGroupCommit() {
 }
 
 // commitGroup commits a group. The commit runs on its own deadline, not on
-// any caller's: once rows are queued, every caller waits for the truth
-// about them, so that no 451 is said for a message that was committed.
-func (db *DB) commitGroup(batch []*createReq) {
+// any caller's: once a write is queued, its caller waits for the truth
+// about it, so that no 451 is said for a message that was committed.
+func (db *DB) commitGroup(batch []*writeReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if len(batch) == 1 {
-		batch[0].done <- db.createRows(ctx, batch[0].rows)
+		batch[0].done <- db.tx(ctx, func(tx *sql.Tx) error { return batch[0].write(ctx, tx) })
 		return
 	}
-	var all []row
-	for _, r := range batch {
-		all = append(all, r.rows...)
-	}
-	if err := db.createRows(ctx, all); err == nil {
-		for _, r := range batch {
-			r.done <- nil
+	errs := make([]error, len(batch))
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for i, r := range batch {
+			if _, err := db.execTx(ctx, tx, savepoint); err != nil {
+				return err
+			}
+			if errs[i] = r.write(ctx, tx); errs[i] != nil {
+				if _, err := db.execTx(ctx, tx, rollbackTo); err != nil {
+					return err
+				}
+			}
+			if _, err := db.execTx(ctx, tx, release); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for i, r := range batch {
+			r.done <- errs[i]
 		}
 		return
 	}
 	for _, r := range batch {
-		r.done <- db.createRows(ctx, r.rows)
+		r.done <- db.tx(ctx, func(tx *sql.Tx) error { return r.write(ctx, tx) })
 	}
 }
 
-// enqueue hands rows to the group committer and waits for their commit.
+// The savepoint around each write of a group.
+const (
+	savepoint  = `SAVEPOINT grouped`
+	rollbackTo = `ROLLBACK TO grouped`
+	release    = `RELEASE grouped`
+)
+
+// write runs fn in a write transaction: a group commit's (SQLite), or one
+// of its own. Its error is fn's or the commit's, unmapped.
+func (db *DB) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if db.group != nil {
+		if queued, err := db.group.enqueue(ctx, fn); queued || err != nil {
+			return err
+		}
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+}
+
+// enqueue hands a write to the group committer and waits for its commit.
 // It reports queued false, and no error, when the committer is closed.
-func (g *grouper) enqueue(ctx context.Context, rows []row) (queued bool, err error) {
+func (g *grouper) enqueue(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) (queued bool, err error) {
 	g.mu.RLock()
 	if g.closed {
 		g.mu.RUnlock()
 		return false, nil
 	}
-	req := &createReq{rows: rows, done: make(chan error, 1)}
+	req := &writeReq{write: fn, done: make(chan error, 1)}
 	select {
 	case g.reqs <- req:
 		g.mu.RUnlock()

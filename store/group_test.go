@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -73,4 +75,106 @@ func TestCreateAfterGroupClosed(t *testing.T) {
 		t.Errorf("create with the committer closed: %v", err)
 	}
 	db.Close()
+}
+
+// Writes queued while a commit is in progress share the next one, each in
+// a savepoint of its own: a stale update, a duplicate job and an update
+// naming another job's fax fail alone, and the rest are stored.
+func TestGroupedWritesAnswerAlone(t *testing.T) {
+	ctx := t.Context()
+	db, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "jobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	mk := func(id string) *faxbridge.Job {
+		return &faxbridge.Job{ID: id, State: faxbridge.StateQueued, CreatedAt: now, UpdatedAt: now, NextAt: now}
+	}
+	for _, id := range []string{"a", "b", "stale", "taker"} {
+		if err := db.Create(ctx, []*faxbridge.Job{mk(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, taker := mustGetJob(t, db, "a"), mustGetJob(t, db, "b"), mustGetJob(t, db, "taker")
+	stale := mustGetJob(t, db, "stale")
+	fresh := mustGetJob(t, db, "stale")
+	fresh.LastError = "written first"
+	if err := db.Update(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	a.FaxSID = "FX-a"
+
+	// A write that holds the committer in its transaction: everything
+	// queued meanwhile goes in the next group, in the order queued.
+	inLead, releaseLead := make(chan struct{}), make(chan struct{})
+	leadDone := make(chan error, 1)
+	go func() {
+		_, err := db.group.enqueue(ctx, func(context.Context, *sql.Tx) error {
+			close(inLead)
+			<-releaseLead
+			return nil
+		})
+		leadDone <- err
+	}()
+	<-inLead
+	writes := []struct {
+		name string
+		do   func() error
+		want faxbridge.Code
+	}{
+		{"update a", func() error { return db.Update(ctx, a) }, ""},
+		{"stale update", func() error { stale.LastError = "lost"; return db.Update(ctx, stale) }, faxbridge.EConflict},
+		{"create c", func() error { return db.Create(ctx, []*faxbridge.Job{mk("c")}) }, ""},
+		{"duplicate", func() error { return db.Create(ctx, []*faxbridge.Job{mk("b")}) }, faxbridge.EConflict},
+		{"another job's fax", func() error { taker.FaxSID = "FX-a"; return db.Update(ctx, taker) }, faxbridge.EConflict},
+		{"update b", func() error { b.State = faxbridge.StateDone; return db.Update(ctx, b) }, ""},
+	}
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.do()
+		}()
+		for len(db.group.reqs) != i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(releaseLead)
+	if err := <-leadDone; err != nil {
+		t.Fatalf("lead: %v", err)
+	}
+	wg.Wait()
+	for i, w := range writes {
+		if got := faxbridge.ErrorCode(errs[i]); got != w.want {
+			t.Errorf("%s: %v, want code %q", w.name, errs[i], w.want)
+		}
+	}
+	if got := mustGetJob(t, db, "a"); got.FaxSID != "FX-a" {
+		t.Errorf("a: fax %q", got.FaxSID)
+	}
+	if got, err := db.GetBySID(ctx, "FX-a"); err != nil || got.ID != "a" {
+		t.Errorf("FX-a belongs to %v (%v), want a", got, err)
+	}
+	if got := mustGetJob(t, db, "b"); got.State != faxbridge.StateDone {
+		t.Errorf("b: state %q", got.State)
+	}
+	if got := mustGetJob(t, db, "stale"); got.LastError != "written first" {
+		t.Errorf("stale: %q", got.LastError)
+	}
+	if got := mustGetJob(t, db, "taker"); got.FaxSID != "" {
+		t.Errorf("taker: fax %q", got.FaxSID)
+	}
+	mustGetJob(t, db, "c")
+}
+
+func mustGetJob(t *testing.T, db *DB, id string) *faxbridge.Job {
+	t.Helper()
+	j, err := db.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return j
 }

@@ -544,12 +544,8 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if db.group != nil {
-		if queued, err := db.group.enqueue(ctx, rows); queued || err != nil {
-			return noteCreated(jobs, rows, err)
-		}
-	}
-	return noteCreated(jobs, rows, db.createRows(ctx, rows))
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertRows(ctx, tx, rows) })
+	return noteCreated(jobs, rows, db.createError(err))
 }
 
 // noteCreated sets Job.Stored of jobs stored as rows, unless err says they
@@ -561,11 +557,6 @@ func noteCreated(jobs []*faxbridge.Job, rows []row, err error) error {
 		}
 	}
 	return err
-}
-
-// createRows inserts rows in one transaction and maps its error.
-func (db *DB) createRows(ctx context.Context, rows []row) error {
-	return db.createError(db.tx(ctx, func(tx *sql.Tx) error { return db.insertRows(ctx, tx, rows) }))
 }
 
 // encodeNew encodes new jobs for insertRows, and counts their pages.
@@ -672,7 +663,7 @@ func (db *DB) Update(ctx context.Context, j *faxbridge.Job) error {
 	}
 	old, _ := j.Stored.(*stored)
 	set := changed(old, r)
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := db.execTx(ctx, tx, updateJob(set), updateArgs(set, r, j.Version)...)
 		if err != nil {
 			return fmt.Errorf("update job %s: %w", r.id, err)
