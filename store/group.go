@@ -46,9 +46,9 @@ func (db *DB) startGroupCommit() {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		// Its commits are mostly those of accepted mail: profiles count
-		// them so.
-		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("work", "smtp")))
+		// Its commits hold accepted mail and worker steps alike: profiles
+		// count them on their own.
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("work", "commit")))
 		for req := range g.reqs {
 			batch := []*writeReq{req}
 		more:
