@@ -8,6 +8,7 @@ import (
 	"errors"
 	"hash"
 	"os"
+	"sync"
 )
 
 // sniffLen is how much of a part decides its kind: PDF readers accept up to
@@ -32,6 +33,14 @@ func sniff(head []byte) Kind {
 
 // spool hashes and counts what is written to it and keeps a copy on disk
 // only once the first bytes show a document; memory stays at sniffLen.
+// spoolWriters and copyBufs keep the buffers of one spooled part for the
+// next: a message otherwise allocates (and the collector clears and
+// scans for) about a hundred kilobytes of them.
+var (
+	spoolWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	copyBufs     = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+)
+
 type spool struct {
 	dir     string
 	head    []byte
@@ -100,7 +109,8 @@ func (s *spool) decide() error {
 			return err
 		}
 		s.f = f
-		s.w = bufio.NewWriterSize(f, 64<<10)
+		s.w = spoolWriters.Get().(*bufio.Writer)
+		s.w.Reset(f)
 		if _, err := s.w.Write(s.head); err != nil {
 			return err
 		}
@@ -139,6 +149,9 @@ func (s *spool) finish() (spooled, error) {
 	if s.f != nil {
 		p.path = s.f.Name()
 		err = errors.Join(err, s.werr, s.w.Flush(), s.f.Close())
+		s.w.Reset(nil)
+		spoolWriters.Put(s.w)
+		s.w = nil
 		if err != nil {
 			_ = os.Remove(p.path)
 			p.path = ""

@@ -25,7 +25,6 @@ type walker struct {
 	entities int
 	leaves   int
 	textDone bool
-	copyBuf  []byte
 }
 
 // scope is what an entity inherits from its ancestors.
@@ -236,10 +235,9 @@ func (w *walker) leaf(h message.Header, mt, declared string, ctParams map[string
 		return nil // the parent skips the bytes
 	}
 	sp := &spool{dir: w.opt.SpoolDir}
-	if w.copyBuf == nil {
-		w.copyBuf = make([]byte, 32<<10)
-	}
-	_, cerr := io.CopyBuffer(sp, decoded, w.copyBuf)
+	buf := copyBufs.Get().(*[]byte)
+	_, cerr := io.CopyBuffer(sp, decoded, *buf)
+	copyBufs.Put(buf)
 	p, err := sp.finish()
 	if err == nil && sp.werr != nil {
 		err = sp.werr
