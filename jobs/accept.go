@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -237,7 +238,9 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 			"document_bytes", j.DocumentBytes, "document_sha256", j.DocumentSHA256, "remote_addr", env.RemoteAddr, "sender", env.Sender)
 	}
 	s.crash("after-commit")
-	s.Wake()
+	if slices.Contains(handed, false) {
+		s.Wake() // a job written due now, for a claim
+	}
 	return jobs, nil
 }
 

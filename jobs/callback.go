@@ -67,7 +67,9 @@ func (s *Service) ApplyStatus(ctx context.Context, jobID, token string, st faxbr
 		}
 		if err == nil && st.Terminal() && j.FaxSID == st.SID {
 			s.crash("after-callback")
-			s.Wake()
+			if !handed {
+				s.Wake()
+			}
 		}
 		return err
 	}

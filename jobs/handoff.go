@@ -50,7 +50,10 @@ func (s *Service) handOff(j *faxbridge.Job, ok bool) {
 	}
 	c := *j // the writer keeps its copy; the step changes this one
 	s.handoff <- &c
-	s.Wake()
+	select {
+	case s.handedOff <- struct{}{}:
+	default:
+	}
 }
 
 // handoffDue is when a job written for handoff is next due: one lease on.

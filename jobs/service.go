@@ -206,10 +206,11 @@ type Service struct {
 
 	// The handoff of jobs to this process's worker (handoff.go): workerOn
 	// is set while Run runs; handoffRoom holds a token per reserved place
-	// in handoff.
+	// in handoff, and handedOff wakes the worker for them.
 	workerOn    atomic.Bool
 	handoff     chan *faxbridge.Job
 	handoffRoom chan struct{}
+	handedOff   chan struct{}
 
 	mu         sync.Mutex
 	inflight   map[string]bool // jobs with a step running in this process
@@ -237,6 +238,7 @@ func New(cfg Config, store faxbridge.JobStore, blobs faxbridge.BlobStore, fax fa
 
 		handoff:     make(chan *faxbridge.Job, cfg.Concurrency),
 		handoffRoom: make(chan struct{}, cfg.Concurrency),
+		handedOff:   make(chan struct{}, 1),
 	}
 }
 

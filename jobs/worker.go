@@ -69,17 +69,22 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 	}
 
-	for {
-		skipped = s.releaseSkipped(ctx, skipped)
-		// Jobs handed over by this process first: nobody else may take them.
+	// startHandoffs starts the jobs handed over by this process that fit.
+	startHandoffs := func() {
 		for len(sem) < s.cfg.Concurrency {
 			j, ok := s.takeHandoff()
 			if !ok {
-				break
+				return
 			}
 			sem <- struct{}{}
 			start(j)
 		}
+	}
+
+	for {
+		skipped = s.releaseSkipped(ctx, skipped)
+		// Jobs handed over by this process first: nobody else may take them.
+		startHandoffs()
 		// When the next job is due is a read on SQLite's reader pool; a
 		// claim is a write transaction, which would queue behind accepted
 		// mail's commits for nothing when no job is due. So look first.
@@ -124,13 +129,24 @@ func (s *Service) Run(ctx context.Context) error {
 			wait = 10 * time.Millisecond
 		}
 		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-s.wake:
-		case <-done:
-		case <-t.C:
+	sleep:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-s.handedOff:
+				// A handoff changes nothing in the store's schedule (the job
+				// is due a lease on): start it and sleep on, without asking
+				// the store again.
+				startHandoffs()
+			case <-s.wake:
+				break sleep
+			case <-done:
+				break sleep
+			case <-t.C:
+				break sleep
+			}
 		}
 		t.Stop()
 	}
