@@ -43,7 +43,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// auto_vacuum first: on a new file it takes effect with the first
 	// table, without the VACUUM an existing file needs (incrementalVacuum).
 	wr, err := sql.Open("sqlite", path+"?_pragma=auto_vacuum(2)&"+common+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint("+backstopPages+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -88,6 +88,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := db.prepareWriter(ctx); err != nil {
 		db.Close()
 		return nil, db.fail(err)
+	}
+	if err := db.startCheckpointer(ctx, path, common); err != nil {
+		db.Close()
+		return nil, err
 	}
 	db.startGroupCommit()
 	return db, nil

@@ -33,8 +33,11 @@ type DB struct {
 	// (WAL) while the writer waits for fsync; for PostgreSQL it is wr.
 	rd *sql.DB
 	d  dialect
-	// group batches concurrent Creates into one commit (SQLite only).
+	// group batches concurrent writes into one commit (SQLite only).
 	group *grouper
+	// ckpt copies the write-ahead log into the database file, off the
+	// writer's path (SQLite only; see checkpoint.go).
+	ckpt *checkpointer
 	// indexed is set when text search has its index (see searchIndex).
 	indexed bool
 	// stmts are the writer's prepared statements (SQLite; set at open,
@@ -282,7 +285,10 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
-	err := db.wr.Close()
+	err := db.ckpt.close()
+	if werr := db.wr.Close(); err == nil {
+		err = werr
+	}
 	if db.rd != db.wr {
 		if rerr := db.rd.Close(); err == nil {
 			err = rerr
@@ -304,6 +310,7 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.ckpt.committed()
 	return nil
 }
 
