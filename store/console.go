@@ -47,9 +47,9 @@ func (db *DB) searchQuery(q faxbridge.JobQuery) (string, []any) {
 		args = append(args, string(q.State))
 	}
 	if t := faxbridge.SearchTerm(q.Text); t != "" {
-		c, arg := db.textCondition(t)
+		c, targs := db.textCondition(t)
 		cond += ` AND ` + c
-		args = append(args, arg)
+		args = append(args, targs...)
 	}
 	if !q.Since.IsZero() {
 		cond += ` AND created_at >= ?`

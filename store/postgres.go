@@ -51,7 +51,7 @@ var postgresDialect = dialect{
 	searchIndex:    postgresBuildSearchIndex,
 	hasSearchIndex: postgresHasSearchIndex,
 	textMatch:      postgresMatch,
-	textArg:        likePattern,
+	textArgs:       func(t string) []any { return []any{likePattern(t)} },
 	duplicate: func(err error) bool {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == "23505" // unique_violation

@@ -34,18 +34,18 @@ import (
 // minIndexedTerm is the shortest term, in characters, an index serves.
 const minIndexedTerm = 3
 
-// textCondition returns the condition and argument that match the term t
+// textCondition returns the condition and arguments that match the term t
 // (SearchTerm form) against jobs.search.
-func (db *DB) textCondition(t string) (string, any) {
+func (db *DB) textCondition(t string) (string, []any) {
 	if db.indexed && utf8.RuneCountInString(t) >= minIndexedTerm {
-		return db.d.textMatch, db.d.textArg(t)
+		return db.d.textMatch, db.d.textArgs(t)
 	}
 	// A plain substring test: cheaper per row than LIKE's pattern
 	// matcher, and nothing in the text needs escaping.
 	if db.d.dollar {
-		return `strpos(search, ?) > 0`, t
+		return `strpos(search, ?) > 0`, []any{t}
 	}
-	return `instr(search, ?) > 0`, t
+	return `instr(search, ?) > 0`, []any{t}
 }
 
 // TextIndexed reports whether console text search has its index. Without
@@ -97,7 +97,142 @@ func sqliteHasSearchIndex(ctx context.Context, db *sql.DB) (bool, error) {
 
 // sqliteMatch finds the jobs whose search text holds the term: an FTS5
 // phrase of one string is, with the trigram tokenizer, a substring test.
-const sqliteMatch = `id IN (SELECT k.job_id FROM jobs_search f JOIN search_keys k ON k.n = f.rowid WHERE jobs_search MATCH ?)`
+// Jobs in search_pending (new, or changed since they were indexed) are
+// tested on their text instead, and their index entries, which may be of
+// an older text, are passed over. Its arguments are the phrase and the
+// term. (CROSS JOIN keeps SQLite's planner walking the short list of
+// pending jobs, not every job.)
+const sqliteMatch = `id IN (
+	SELECT k.job_id FROM jobs_search f JOIN search_keys k ON k.n = f.rowid
+	WHERE jobs_search MATCH ? AND k.job_id NOT IN (SELECT job_id FROM search_pending)
+	UNION ALL
+	SELECT p.job_id FROM search_pending p CROSS JOIN jobs j ON j.id = p.job_id WHERE instr(j.search, ?) > 0)`
+
+// Since migration 10 a commit only notes, in search_pending, the jobs
+// whose search text is new or changed; the upkeep (upkeep.go) indexes
+// them a little later, many at a time. Indexing in the commit made every
+// accepted message wait for the index's segment merges, which grow with
+// the index: on a database of a million jobs a commit could spend
+// milliseconds merging. Batches make smaller segments per job, and a job
+// whose text changes before its batch (a fax SID arriving) is indexed
+// once instead of indexed, deleted and indexed again.
+var sqliteDeferredSearch = []string{
+	`CREATE TABLE search_pending (job_id TEXT PRIMARY KEY) WITHOUT ROWID`,
+	`DROP TRIGGER jobs_search_insert`,
+	`DROP TRIGGER jobs_search_update`,
+	`DROP TRIGGER jobs_search_delete`,
+	`CREATE TRIGGER jobs_search_insert AFTER INSERT ON jobs BEGIN
+		INSERT OR IGNORE INTO search_pending (job_id) VALUES (new.id);
+	END`,
+	`CREATE TRIGGER jobs_search_update AFTER UPDATE OF search ON jobs WHEN old.search IS NOT new.search BEGIN
+		INSERT OR IGNORE INTO search_pending (job_id) VALUES (new.id);
+	END`,
+	`CREATE TRIGGER jobs_search_delete AFTER DELETE ON jobs BEGIN
+		DELETE FROM jobs_search WHERE rowid = (SELECT n FROM search_keys WHERE job_id = old.id);
+		DELETE FROM search_keys WHERE job_id = old.id;
+		DELETE FROM search_pending WHERE job_id = old.id;
+	END`,
+}
+
+func sqliteDeferSearch(ctx context.Context, tx *sql.Tx) error {
+	for _, s := range sqliteDeferredSearch {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+	}
+	return nil
+}
+
+// indexBatch is how many jobs one write of indexPending indexes: enough
+// to share the index's work, few enough that a commit waiting behind it
+// does not wait long.
+const indexBatch = 256
+
+// The statements of indexPending. A batch is the first jobs of the list
+// in key order, the same rows for each statement of one transaction. The
+// texts are indexed by one statement: FTS5 writes what it has gathered at
+// the end of each statement, so one statement per job would make a
+// segment per job, the very work batching saves.
+const (
+	pickPending = `SELECT job_id FROM search_pending ORDER BY job_id LIMIT ?`
+	// indexedKeys are the keys of the batch's jobs already indexed (with
+	// an older text).
+	indexedKeys = `SELECT k.n FROM (` + pickPending + `) p JOIN search_keys k ON k.job_id = p.job_id`
+	unindexKey  = `DELETE FROM jobs_search WHERE rowid = ?`
+	keyPending  = `INSERT OR IGNORE INTO search_keys (job_id) ` + pickPending
+	indexBatchQ = `INSERT INTO jobs_search (rowid, search)
+		SELECT k.n, j.search FROM (` + pickPending + `) p
+		JOIN search_keys k ON k.job_id = p.job_id JOIN jobs j ON j.id = p.job_id`
+	unlistBatch = `DELETE FROM search_pending WHERE job_id IN (` + pickPending + `)`
+)
+
+// IndexSearch indexes at once every job waiting for the search index, in
+// writes of batch jobs (SQLite; elsewhere it does nothing). The store does
+// this itself a little after commits; this is for tools that write jobs
+// with SQL of their own.
+func (db *DB) IndexSearch(ctx context.Context, batch int) error {
+	if db.d.deferSearch == nil {
+		return nil
+	}
+	return db.indexPending(ctx, max(batch, 1))
+}
+
+// indexPending indexes the jobs in search_pending, batch per write, until
+// none is left. A write that fails leaves its jobs listed for the next
+// call.
+func (db *DB) indexPending(ctx context.Context, batch int) error {
+	for {
+		var n int64
+		err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			keys, err := indexedKeysOf(ctx, tx, batch)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if _, err := db.execTx(ctx, tx, unindexKey, k); err != nil {
+					return fmt.Errorf("index jobs for search: %w", err)
+				}
+			}
+			for _, q := range []string{keyPending, indexBatchQ} {
+				if _, err := db.execTx(ctx, tx, q, batch); err != nil {
+					return fmt.Errorf("index jobs for search: %w", err)
+				}
+			}
+			res, err := db.execTx(ctx, tx, unlistBatch, batch)
+			if err != nil {
+				return fmt.Errorf("index jobs for search: %w", err)
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return db.fail(err)
+		}
+		if n < int64(batch) {
+			return nil
+		}
+	}
+}
+
+func indexedKeysOf(ctx context.Context, tx *sql.Tx, batch int) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, indexedKeys, batch)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs to index: %w", err)
+	}
+	defer rows.Close()
+	var keys []int64
+	for rows.Next() {
+		var k int64
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("list jobs to index: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list jobs to index: %w", err)
+	}
+	return keys, nil
+}
 
 // sqlitePhrase quotes a term as an FTS5 string, in which only the double
 // quote is special.

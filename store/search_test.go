@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/faxbridge/faxbridge"
+	"github.com/faxbridge/faxbridge/store/storetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -47,8 +48,8 @@ func TestSQLiteSearchIndexOfOldJobs(t *testing.T) {
 	raw := rawSQLite(t, path)
 	for _, s := range []string{
 		`DROP TRIGGER jobs_search_insert`, `DROP TRIGGER jobs_search_update`, `DROP TRIGGER jobs_search_delete`,
-		`DROP TABLE jobs_search`, `DROP TABLE search_keys`, `DROP TABLE job_mail_to`,
-		`DELETE FROM schema_migrations WHERE version = 9`,
+		`DROP TABLE jobs_search`, `DROP TABLE search_keys`, `DROP TABLE job_mail_to`, `DROP TABLE search_pending`,
+		`DELETE FROM schema_migrations WHERE version IN (9, 10)`,
 	} {
 		if _, err := raw.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -94,7 +95,9 @@ func TestSQLiteSearchPlans(t *testing.T) {
 		q     faxbridge.JobQuery
 		index []string
 	}{
-		{faxbridge.JobQuery{Text: "invoice"}, []string{"VIRTUAL TABLE INDEX 0:M"}},
+		// The jobs not yet indexed are found by walking their short list,
+		// never every job.
+		{faxbridge.JobQuery{Text: "invoice"}, []string{"VIRTUAL TABLE INDEX 0:M", "SCAN p; SEARCH j USING INDEX sqlite_autoindex_jobs_1"}},
 		{faxbridge.JobQuery{Sender: "user:a", MailTo: []string{"a@example.com"}}, []string{"jobs_sender_created", "job_mail_to"}},
 	} {
 		plan := explainSearch(t, db, tc.q)
@@ -102,6 +105,9 @@ func TestSQLiteSearchPlans(t *testing.T) {
 			if !strings.Contains(plan, ix) {
 				t.Errorf("%+v: plan %q lacks %s", tc.q, plan, ix)
 			}
+		}
+		if strings.Contains(plan, "SCAN j") || strings.Contains(plan, "SCAN jobs") {
+			t.Errorf("%+v: plan %q reads every job", tc.q, plan)
 		}
 	}
 }
@@ -249,4 +255,91 @@ func openAs(t *testing.T, dsn string) *sql.DB {
 	db := stdlib.OpenDB(*cfg)
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// A job is found by its current text whether or not the search index has
+// caught up with it: new, indexed, changed (its old index entry must not
+// find it), indexed again, and deleted.
+func TestSQLiteSearchDeferred(t *testing.T) {
+	db, _ := openSQLite(t)
+	ctx := t.Context()
+	pending := func() int {
+		t.Helper()
+		var n int
+		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM search_pending`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	want := func(stage, text string, ids ...string) {
+		t.Helper()
+		if got := searchIDs(t, db, faxbridge.JobQuery{Text: text}); !slices.Equal(got, ids) {
+			t.Errorf("%s: search %q = %v, want %v", stage, text, got, ids)
+		}
+	}
+	a := storetest.FullJob("a")
+	a.Subject, a.CreatedAt = "Alpha invoice", time.UnixMilli(2000)
+	b := storetest.FullJob("b")
+	b.Subject, b.CreatedAt = "Beta invoice", time.UnixMilli(1000)
+	if err := db.Create(ctx, []*faxbridge.Job{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if pending() == 0 {
+		t.Fatal("new jobs are not listed for the search index")
+	}
+	want("new", "alpha", "a")
+	want("new", "invoice", "a", "b")
+
+	if err := db.IndexSearch(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("%d jobs still listed after indexing", n)
+	}
+	want("indexed", "alpha", "a")
+	want("indexed", "invoice", "a", "b")
+
+	got, err := db.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Subject = "Omega statement"
+	if err := db.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 1 {
+		t.Fatalf("%d jobs listed after one changed, want 1", n)
+	}
+	want("changed", "alpha")
+	want("changed", "omega", "a")
+	want("changed", "invoice", "b")
+
+	if err := db.IndexSearch(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	want("indexed again", "alpha")
+	want("indexed again", "omega", "a")
+	want("indexed again", "invoice", "b")
+	var entries int
+	if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM jobs_search WHERE jobs_search MATCH '"invoice"'`).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 1 {
+		t.Errorf("index entries for \"invoice\": %d, want 1 (b's; a's old entry replaced)", entries)
+	}
+
+	// Deleting a job takes it out of the index and off the list.
+	c := storetest.FullJob("c")
+	c.Subject = "Alpha again"
+	if err := db.Create(ctx, []*faxbridge.Job{c}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.wr.ExecContext(ctx, `DELETE FROM jobs WHERE id IN ('b', 'c')`); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 0 {
+		t.Errorf("%d deleted jobs still listed", n)
+	}
+	want("deleted", "invoice")
+	want("deleted", "alpha")
 }

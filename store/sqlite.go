@@ -89,11 +89,11 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, db.fail(err)
 	}
-	if err := db.startCheckpointer(ctx, path, common); err != nil {
+	db.startGroupCommit()
+	if err := db.startUpkeep(ctx, path, common); err != nil {
 		db.Close()
 		return nil, err
 	}
-	db.startGroupCommit()
 	return db, nil
 }
 
@@ -129,9 +129,10 @@ func (db *DB) incrementalVacuum(ctx context.Context) error {
 var sqliteDialect = dialect{
 	reclaim:        "PRAGMA incremental_vacuum(" + reclaimPages + ")",
 	searchIndex:    sqliteBuildSearchIndex,
+	deferSearch:    sqliteDeferSearch,
 	hasSearchIndex: sqliteHasSearchIndex,
 	textMatch:      sqliteMatch,
-	textArg:        sqlitePhrase,
+	textArgs:       func(t string) []any { return []any{sqlitePhrase(t), t} },
 	classify:       classifySQLite,
 	duplicate: func(err error) bool {
 		var se *sqlite.Error

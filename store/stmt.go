@@ -100,7 +100,8 @@ const nextDue = `SELECT
 // caches statements per connection on its own.
 func (db *DB) prepareWriter(ctx context.Context) error {
 	db.stmts = map[string]*sql.Stmt{}
-	writes := []string{insertJob, insertSID, insertMailTo, claimDue, claimLease, savepoint, rollbackTo, release}
+	writes := []string{insertJob, insertSID, insertMailTo, claimDue, claimLease, savepoint, rollbackTo, release,
+		unindexKey, keyPending, indexBatchQ, unlistBatch}
 	for set := range allColumns + 1 {
 		writes = append(writes, updateJob(set))
 	}

@@ -35,9 +35,9 @@ type DB struct {
 	d  dialect
 	// group batches concurrent writes into one commit (SQLite only).
 	group *grouper
-	// ckpt copies the write-ahead log into the database file, off the
-	// writer's path (SQLite only; see checkpoint.go).
-	ckpt *checkpointer
+	// upkeep indexes changed jobs for search and checkpoints the
+	// write-ahead log, off the writer's path (SQLite only; see upkeep.go).
+	upkeep *upkeep
 	// indexed is set when text search has its index (see searchIndex).
 	indexed bool
 	// stmts are the writer's prepared statements (SQLite; set at open,
@@ -74,10 +74,13 @@ type dialect struct {
 	// reports whether it is there, after every open.
 	searchIndex    func(ctx context.Context, tx *sql.Tx) error
 	hasSearchIndex func(ctx context.Context, db *sql.DB) (bool, error)
-	// textMatch is the condition, with one placeholder, by which Search
-	// finds a term through that index, and textArg the term's argument.
+	// deferSearch moves the search index's upkeep out of commits
+	// (migration 10; nil where the engine needs nothing: PostgreSQL).
+	deferSearch func(ctx context.Context, tx *sql.Tx) error
+	// textMatch is the condition by which Search finds a term through
+	// that index, and textArgs the arguments of its placeholders.
 	textMatch string
-	textArg   func(term string) string
+	textArgs  func(term string) []any
 }
 
 // q rewrites a query written with ? placeholders for the dialect. The queries
@@ -207,6 +210,10 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX job_mail_to_job ON job_mail_to (job_id)`,
 	},
+	// 10: SQLite's search index is brought up to date after commits
+	// rather than in them (see sqliteDeferSearch); its Go step is all of
+	// it.
+	10: nil,
 }
 
 // migrationSteps are the parts of a migration that are Go rather than
@@ -219,13 +226,19 @@ var migrationSteps = map[int]func(ctx context.Context, db *DB, tx *sql.Tx) error
 		}
 		return db.d.searchIndex(ctx, tx)
 	},
+	10: func(ctx context.Context, db *DB, tx *sql.Tx) error {
+		if db.d.deferSearch == nil {
+			return nil
+		}
+		return db.d.deferSearch(ctx, tx)
+	},
 }
 
 // migrate brings the schema up to date. It is idempotent and safe to run from
 // several instances at once.
 func (db *DB) migrate(ctx context.Context) error {
 	for v := 1; v < len(migrations); v++ {
-		if len(migrations[v]) == 0 {
+		if len(migrations[v]) == 0 && migrationSteps[v] == nil {
 			// A number reserved for a migration still being written
 			// elsewhere: recording it as applied would make the real one
 			// be skipped once it arrives.
@@ -285,7 +298,7 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
-	err := db.ckpt.close()
+	err := db.upkeep.close()
 	if werr := db.wr.Close(); err == nil {
 		err = werr
 	}
@@ -310,7 +323,7 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	db.ckpt.committed()
+	db.upkeep.committed()
 	return nil
 }
 

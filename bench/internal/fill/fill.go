@@ -42,7 +42,21 @@ func SQLite(ctx context.Context, path string, n int, newest time.Time) error {
 			return fmt.Errorf("fill rows %d-%d: %w", start, end, err)
 		}
 	}
-	return nil
+	if err := raw.Close(); err != nil {
+		return err
+	}
+	// The inserts listed every job for the search index, which the store
+	// keeps up after its own commits: index them now, as a database that
+	// grew one job at a time would have them.
+	db, err = store.OpenSQLite(ctx, path)
+	if err != nil {
+		return err
+	}
+	if err := db.IndexSearch(ctx, perTx); err != nil {
+		db.Close()
+		return fmt.Errorf("index the filled rows: %w", err)
+	}
+	return db.Close()
 }
 
 func insert(ctx context.Context, raw *sql.DB, from, to, n int, newest time.Time) error {
