@@ -118,6 +118,9 @@ const sqliteMatch = `id IN (
 // once instead of indexed, deleted and indexed again.
 var sqliteDeferredSearch = []string{
 	`CREATE TABLE search_pending (job_id TEXT PRIMARY KEY) WITHOUT ROWID`,
+	// FTS5 merges its segments inside whichever write added to it: the
+	// upkeep merges instead, in short steps (see mergeSearch).
+	`INSERT INTO jobs_search (jobs_search, rank) VALUES ('automerge', 0)`,
 	`DROP TRIGGER jobs_search_insert`,
 	`DROP TRIGGER jobs_search_update`,
 	`DROP TRIGGER jobs_search_delete`,
@@ -167,14 +170,65 @@ const (
 )
 
 // IndexSearch indexes at once every job waiting for the search index, in
-// writes of batch jobs (SQLite; elsewhere it does nothing). The store does
-// this itself a little after commits; this is for tools that write jobs
-// with SQL of their own.
+// writes of batch jobs, and merges the index's segments (SQLite; elsewhere
+// it does nothing). The store does this itself a little after commits;
+// this is for tools that write jobs with SQL of their own.
 func (db *DB) IndexSearch(ctx context.Context, batch int) error {
 	if db.d.deferSearch == nil {
 		return nil
 	}
-	return db.indexPending(ctx, max(batch, 1))
+	if err := db.indexPending(ctx, max(batch, 1)); err != nil {
+		return err
+	}
+	return db.mergeSearch(ctx, bulkMergePages)
+}
+
+// An FTS5 index is a set of segments that must be merged as it grows, or
+// every search reads more of them. FTS5 would merge inside the writes that
+// add to it (automerge), and a merge step's size depends on what it meets:
+// with a million jobs one write could spend milliseconds merging, while
+// every commit in its group waited. So automerge is off (migration 10) and
+// the upkeep merges in steps of mergePages pages, each its own short
+// write, until a step finds nothing to do. Commits queue between steps,
+// not behind the whole merge. (If the upkeep fell far behind, FTS5's
+// crisis merge, at 16 segments of one size, would still merge in the
+// write that adds the 16th.)
+const (
+	mergePages     = 16
+	bulkMergePages = 2000
+	mergeStep      = `INSERT INTO jobs_search (jobs_search, rank) VALUES ('merge', ?)`
+	totalChanges   = `SELECT total_changes()`
+)
+
+// mergeSearch merges the search index's segments, pages per write, until
+// a step does no work.
+func (db *DB) mergeSearch(ctx context.Context, pages int) error {
+	for ctx.Err() == nil {
+		var worked bool
+		err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			var before, after int64
+			if err := tx.QueryRowContext(ctx, totalChanges).Scan(&before); err != nil {
+				return err
+			}
+			if _, err := db.execTx(ctx, tx, mergeStep, pages); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, totalChanges).Scan(&after); err != nil {
+				return err
+			}
+			// FTS5's own test: a step that wrote nothing changes the
+			// count by less than 2.
+			worked = after-before >= 2
+			return nil
+		})
+		if err != nil {
+			return db.fail(fmt.Errorf("merge the search index: %w", err))
+		}
+		if !worked {
+			return nil
+		}
+	}
+	return ctx.Err()
 }
 
 // indexPending indexes the jobs in search_pending, batch per write, until

@@ -343,3 +343,50 @@ func TestSQLiteSearchDeferred(t *testing.T) {
 	want("deleted", "invoice")
 	want("deleted", "alpha")
 }
+
+// FTS5 does not merge inside writes (automerge is off); mergeSearch
+// merges what the upkeep's batches left, and stops when nothing is left.
+func TestSQLiteSearchMerge(t *testing.T) {
+	db, _ := openSQLite(t)
+	ctx := t.Context()
+	var automerge int
+	if err := db.rd.QueryRowContext(ctx, `SELECT v FROM jobs_search_config WHERE k = 'automerge'`).Scan(&automerge); err != nil {
+		t.Fatal(err)
+	}
+	if automerge != 0 {
+		t.Errorf("automerge = %d, want 0", automerge)
+	}
+	// The upkeep stopped, so that only this test indexes and merges.
+	if err := db.upkeep.close(); err != nil {
+		t.Fatal(err)
+	}
+	pages := func() int {
+		t.Helper()
+		var n int
+		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM jobs_search_data`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 40 {
+		j := storetest.FullJob(fmt.Sprintf("m%d", i))
+		j.Subject = fmt.Sprintf("merge subject %d", i)
+		if err := db.Create(ctx, []*faxbridge.Job{j}); err != nil {
+			t.Fatal(err)
+		}
+		// One segment per job, as forty separate upkeep batches leave.
+		if err := db.indexPending(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := pages()
+	if err := db.mergeSearch(ctx, mergePages); err != nil {
+		t.Fatal(err)
+	}
+	if after := pages(); after >= before {
+		t.Errorf("index pages %d before merging, %d after: nothing merged", before, after)
+	}
+	if got := searchIDs(t, db, faxbridge.JobQuery{Text: "merge subject 17"}); !slices.Equal(got, []string{"m17"}) {
+		t.Errorf("after merging: %v", got)
+	}
+}

@@ -101,7 +101,7 @@ const nextDue = `SELECT
 func (db *DB) prepareWriter(ctx context.Context) error {
 	db.stmts = map[string]*sql.Stmt{}
 	writes := []string{insertJob, insertSID, insertMailTo, claimDue, claimLease, savepoint, rollbackTo, release,
-		unindexKey, keyPending, indexBatchQ, unlistBatch}
+		unindexKey, keyPending, indexBatchQ, unlistBatch, mergeStep}
 	for set := range allColumns + 1 {
 		writes = append(writes, updateJob(set))
 	}

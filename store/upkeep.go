@@ -111,7 +111,9 @@ func (db *DB) runUpkeep(u *upkeep) {
 		// not yet indexed (see sqliteMatch) and the writer's backstop
 		// checkpoints. A disk that fails these fails commits too, and
 		// those are answered to their callers.
-		_ = db.indexPending(ctx, indexBatch)
+		if db.indexPending(ctx, indexBatch) == nil {
+			_ = db.mergeSearch(ctx, mergePages)
+		}
 		_, _, _ = u.checkpoint(ctx)
 	}
 }
