@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -180,7 +181,8 @@ func (db *DB) IndexSearch(ctx context.Context, batch int) error {
 	if err := db.indexPending(ctx, max(batch, 1)); err != nil {
 		return err
 	}
-	return db.mergeSearch(ctx, bulkMergePages)
+	_, err := db.mergeSearch(ctx, bulkMergePages, 0)
+	return err
 }
 
 // An FTS5 index is a set of segments that must be merged as it grows, or
@@ -193,17 +195,33 @@ func (db *DB) IndexSearch(ctx context.Context, batch int) error {
 // not behind the whole merge. (If the upkeep fell far behind, FTS5's
 // crisis merge, at 16 segments of one size, would still merge in the
 // write that adds the 16th.)
+//
+// Most merges are small, but now and then segments of a size near the
+// whole index's meet (with a million jobs, seconds of CPU), and merging
+// them flat out took half the machine from the mail it was accepting.
+// So each upkeep round merges for at most mergeBudget and leaves the rest
+// to the next round, half a second on: as PostgreSQL's autovacuum paces
+// itself, the merging takes a bounded share of one core (about a sixth)
+// for as long as it needs, mostly in the idle time an office gateway has
+// plenty of. Search stays right throughout; only its speed depends on
+// the merging.
 const (
 	mergePages     = 16
+	mergeBudget    = 100 * time.Millisecond
 	bulkMergePages = 2000
 	mergeStep      = `INSERT INTO jobs_search (jobs_search, rank) VALUES ('merge', ?)`
 	totalChanges   = `SELECT total_changes()`
 )
 
 // mergeSearch merges the search index's segments, pages per write, until
-// a step does no work.
-func (db *DB) mergeSearch(ctx context.Context, pages int) error {
+// a step does no work or, with a budget, the budget is spent. It reports
+// whether there may be more to merge.
+func (db *DB) mergeSearch(ctx context.Context, pages int, budget time.Duration) (more bool, err error) {
+	start := time.Now()
 	for ctx.Err() == nil {
+		if budget > 0 && time.Since(start) >= budget {
+			return true, nil
+		}
 		var worked bool
 		err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var before, after int64
@@ -222,13 +240,13 @@ func (db *DB) mergeSearch(ctx context.Context, pages int) error {
 			return nil
 		})
 		if err != nil {
-			return db.fail(fmt.Errorf("merge the search index: %w", err))
+			return true, db.fail(fmt.Errorf("merge the search index: %w", err))
 		}
 		if !worked {
-			return nil
+			return false, nil
 		}
 	}
-	return ctx.Err()
+	return true, ctx.Err()
 }
 
 // indexPending indexes the jobs in search_pending, batch per write, until

@@ -380,8 +380,15 @@ func TestSQLiteSearchMerge(t *testing.T) {
 		}
 	}
 	before := pages()
-	if err := db.mergeSearch(ctx, mergePages); err != nil {
-		t.Fatal(err)
+	// A budget spent at once leaves everything for later.
+	if more, err := db.mergeSearch(ctx, mergePages, time.Nanosecond); err != nil || !more {
+		t.Fatalf("merge with no budget left: more %v, %v", more, err)
+	}
+	if got := pages(); got != before {
+		t.Errorf("index pages %d before, %d after a merge with no budget", before, got)
+	}
+	if more, err := db.mergeSearch(ctx, mergePages, 0); err != nil || more {
+		t.Fatalf("merge to the end: more %v, %v", more, err)
 	}
 	if after := pages(); after >= before {
 		t.Errorf("index pages %d before merging, %d after: nothing merged", before, after)

@@ -112,7 +112,9 @@ func (db *DB) runUpkeep(u *upkeep) {
 		// checkpoints. A disk that fails these fails commits too, and
 		// those are answered to their callers.
 		if db.indexPending(ctx, indexBatch) == nil {
-			_ = db.mergeSearch(ctx, mergePages)
+			if more, err := db.mergeSearch(ctx, mergePages, mergeBudget); more && err == nil {
+				u.committed() // another round, after the delay
+			}
 		}
 		_, _, _ = u.checkpoint(ctx)
 	}
