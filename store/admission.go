@@ -27,6 +27,7 @@ func (db *DB) CreateAdmitted(ctx context.Context, jobs []*faxbridge.Job, a faxbr
 		return nil
 	}
 	var refusal error
+	db.upkeep.accepting()
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		// SQLite's write transactions begin IMMEDIATE and so already
 		// exclude each other; PostgreSQL needs a lock per sender, held

@@ -199,12 +199,15 @@ func (db *DB) IndexSearch(ctx context.Context, batch int) error {
 // Most merges are small, but now and then segments of a size near the
 // whole index's meet (with a million jobs, seconds of CPU), and merging
 // them flat out took half the machine from the mail it was accepting.
-// So each upkeep round merges for at most mergeBudget and leaves the rest
-// to the next round, half a second on: as PostgreSQL's autovacuum paces
-// itself, the merging takes a bounded share of one core (about a sixth)
-// for as long as it needs, mostly in the idle time an office gateway has
-// plenty of. Search stays right throughout; only its speed depends on
-// the merging.
+// So the upkeep merges in pauses of the mail (mergeIdle in upkeep.go), for
+// at most mergeBudget a round, and leaves the rest to the next round, half
+// a second on: as PostgreSQL's autovacuum paces itself, merging takes a
+// bounded share of one core (about a sixth) for as long as it needs, in
+// the idle time an office gateway has plenty of, and at least one round
+// every mergeAtLeast when the mail never pauses. Search stays right
+// throughout; only its speed depends on the merging. Its cost is about
+// 0.1 ms of CPU per job on a database of a million (0.58 s for 6,000 new
+// jobs, measured with the steps timed one by one).
 const (
 	mergePages     = 16
 	mergeBudget    = 100 * time.Millisecond

@@ -564,6 +564,7 @@ func (db *DB) Create(ctx context.Context, jobs []*faxbridge.Job) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	db.upkeep.accepting()
 	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return db.insertRows(ctx, tx, rows) })
 	return noteCreated(jobs, rows, db.createError(err))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,15 +35,24 @@ const (
 	upkeepDelay = 500 * time.Millisecond
 	// backstopPages is the writer's own automatic checkpoint (4 KiB pages).
 	backstopPages = "10000"
+	// mergeIdle is how long no mail must have been accepted before the
+	// upkeep merges the search index; mergeAtLeast, how long merging
+	// waits for such a pause at most, so that an index under mail that
+	// never pauses is still merged (a round of mergeBudget each time).
+	mergeIdle    = 300 * time.Millisecond
+	mergeAtLeast = 30 * time.Second
 )
 
 type upkeep struct {
 	ckpt *sql.DB       // the checkpoint's own connection
 	kick chan struct{} // a commit happened; capacity 1
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
-	err  error // of closing ckpt
+	// lastAccept is when mail was last being accepted (Unix ns): merges
+	// of the search index wait for a pause (see mergeIdle).
+	lastAccept atomic.Int64
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	once       sync.Once
+	err        error // of closing ckpt
 }
 
 // startUpkeep opens the checkpoint's connection to the database at path
@@ -73,6 +83,13 @@ func (db *DB) startUpkeep(ctx context.Context, path, params string) error {
 	return nil
 }
 
+// accepting tells the upkeep that a message's jobs are being committed.
+func (u *upkeep) accepting() {
+	if u != nil {
+		u.lastAccept.Store(time.Now().UnixNano())
+	}
+}
+
 // committed tells the upkeep that the log has grown. It never blocks.
 func (u *upkeep) committed() {
 	if u == nil {
@@ -93,6 +110,7 @@ func (db *DB) runUpkeep(u *upkeep) {
 	}()
 	delay := time.NewTimer(upkeepDelay)
 	delay.Stop()
+	lastMerge := time.Now()
 	for {
 		select {
 		case <-u.stop:
@@ -112,8 +130,18 @@ func (db *DB) runUpkeep(u *upkeep) {
 		// checkpoints. A disk that fails these fails commits too, and
 		// those are answered to their callers.
 		if db.indexPending(ctx, indexBatch) == nil {
-			if more, err := db.mergeSearch(ctx, mergePages, mergeBudget); more && err == nil {
-				u.committed() // another round, after the delay
+			// A merge step holds the writer for up to ~15 ms on a big
+			// index, and a 250 in the same group waits for it: merge
+			// in a pause of the mail, unless merging has waited for
+			// one for mergeAtLeast.
+			idle := time.Since(time.Unix(0, u.lastAccept.Load())) >= mergeIdle
+			if idle || time.Since(lastMerge) >= mergeAtLeast {
+				lastMerge = time.Now()
+				if more, err := db.mergeSearch(ctx, mergePages, mergeBudget); more && err == nil {
+					u.committed() // another round, after the delay
+				}
+			} else {
+				u.committed() // look again, after the delay
 			}
 		}
 		_, _, _ = u.checkpoint(ctx)
