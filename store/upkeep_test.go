@@ -75,3 +75,53 @@ func TestUpkeep(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The upkeep merges the search index only in a pause of accepted mail.
+func TestUpkeepMergesInPauses(t *testing.T) {
+	db, _ := openSQLite(t)
+	ctx := t.Context()
+	pages := func() int {
+		t.Helper()
+		var n int
+		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM jobs_search_data`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	stop := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() { // mail arriving all the while
+		defer close(stopped)
+		for {
+			db.upkeep.accepting()
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	for i := range 40 {
+		j := storetest.FullJob(fmt.Sprintf("u%d", i))
+		if err := db.Create(ctx, []*faxbridge.Job{j}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.indexPending(ctx, 1); err != nil { // a segment each
+			t.Fatal(err)
+		}
+	}
+	before := pages()
+	time.Sleep(3 * upkeepDelay) // rounds come and go
+	if got := pages(); got != before {
+		t.Fatalf("index pages %d, then %d while mail was arriving: the upkeep merged", before, got)
+	}
+	close(stop)
+	<-stopped
+	deadline := time.Now().Add(10 * time.Second)
+	for pages() >= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("index pages still %d 10 s after the mail paused: nothing merged", before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
