@@ -13,9 +13,6 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// writerCacheKiB is the writer connection's page cache (see OpenSQLite).
-const writerCacheKiB = "16384"
-
 // busyTimeoutMs is how long a connection waits for another process's write
 // lock before it gives up with SQLITE_BUSY.
 const busyTimeoutMs = "5000"
@@ -45,13 +42,8 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	common := "_pragma=busy_timeout(" + busyTimeoutMs + ")&_pragma=foreign_keys(1)"
 	// auto_vacuum first: on a new file it takes effect with the first
 	// table, without the VACUUM an existing file needs (incrementalVacuum).
-	// The writer's page cache is writerCacheKiB rather than SQLite's 2 MiB:
-	// every write walks several random-keyed indexes (job IDs, fax SIDs),
-	// and with years of jobs their inner pages alone outgrow 2 MiB, so
-	// each write read them again from the file.
 	wr, err := sql.Open("sqlite", path+"?_pragma=auto_vacuum(2)&"+common+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint("+backstopPages+")"+
-		"&_pragma=cache_size(-"+writerCacheKiB+")&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint("+backstopPages+")&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -87,8 +87,7 @@ func TestSQLiteSettings(t *testing.T) {
 		{db.wr, "synchronous", "2"}, // FULL
 		{db.wr, "foreign_keys", "1"},
 		{db.wr, "busy_timeout", busyTimeoutMs},
-		{db.wr, "wal_autocheckpoint", backstopPages}, // upkeep.go does it
-		{db.wr, "cache_size", "-" + writerCacheKiB},
+		{db.wr, "wal_autocheckpoint", backstopPages}, // checkpoint.go does it
 		{db.rd, "query_only", "1"},
 		{db.rd, "foreign_keys", "1"},
 		{db.rd, "busy_timeout", busyTimeoutMs},
