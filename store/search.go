@@ -82,7 +82,12 @@ var sqliteSearchIndex = []string{
 }
 
 func sqliteBuildSearchIndex(ctx context.Context, tx *sql.Tx) error {
-	for _, s := range sqliteSearchIndex {
+	return execSearchIndex(ctx, tx, sqliteSearchIndex)
+}
+
+// execSearchIndex runs the statements of a change to the search index.
+func execSearchIndex(ctx context.Context, tx *sql.Tx, stmts []string) error {
+	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("search index: %w", err)
 		}
@@ -139,12 +144,7 @@ var sqliteDeferredSearch = []string{
 }
 
 func sqliteDeferSearch(ctx context.Context, tx *sql.Tx) error {
-	for _, s := range sqliteDeferredSearch {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-	}
-	return nil
+	return execSearchIndex(ctx, tx, sqliteDeferredSearch)
 }
 
 // indexBatch is how many jobs one write of indexPending indexes: enough
@@ -339,12 +339,7 @@ var postgresSearchIndex = []string{
 }
 
 func postgresBuildSearchIndex(ctx context.Context, tx *sql.Tx) error {
-	for _, s := range postgresSearchIndex {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("search index: %w", err)
-		}
-	}
-	return nil
+	return execSearchIndex(ctx, tx, postgresSearchIndex)
 }
 
 func postgresHasSearchIndex(ctx context.Context, db *sql.DB) (bool, error) {

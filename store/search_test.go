@@ -263,14 +263,7 @@ func openAs(t *testing.T, dsn string) *sql.DB {
 func TestSQLiteSearchDeferred(t *testing.T) {
 	db, _ := openSQLite(t)
 	ctx := t.Context()
-	pending := func() int {
-		t.Helper()
-		var n int
-		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM search_pending`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pending := func() int { t.Helper(); return countRows(t, db, "search_pending") }
 	want := func(stage, text string, ids ...string) {
 		t.Helper()
 		if got := searchIDs(t, db, faxbridge.JobQuery{Text: text}); !slices.Equal(got, ids) {
@@ -360,14 +353,7 @@ func TestSQLiteSearchMerge(t *testing.T) {
 	if err := db.upkeep.close(); err != nil {
 		t.Fatal(err)
 	}
-	pages := func() int {
-		t.Helper()
-		var n int
-		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM jobs_search_data`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pages := func() int { t.Helper(); return countRows(t, db, "jobs_search_data") }
 	for i := range 40 {
 		j := storetest.FullJob(fmt.Sprintf("m%d", i))
 		j.Subject = fmt.Sprintf("merge subject %d", i)
@@ -396,4 +382,14 @@ func TestSQLiteSearchMerge(t *testing.T) {
 	if got := searchIDs(t, db, faxbridge.JobQuery{Text: "merge subject 17"}); !slices.Equal(got, []string{"m17"}) {
 		t.Errorf("after merging: %v", got)
 	}
+}
+
+// countRows is how many rows a table holds, as the store's readers see it.
+func countRows(t *testing.T, db *DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.rd.QueryRowContext(t.Context(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

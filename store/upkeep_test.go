@@ -41,10 +41,7 @@ func TestUpkeep(t *testing.T) {
 	// The upkeep indexed them for search too.
 	deadline = time.Now().Add(10 * time.Second)
 	for {
-		var n int
-		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM search_pending`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
+		n := countRows(t, db, "search_pending")
 		if n == 0 {
 			break
 		}
@@ -80,14 +77,7 @@ func TestUpkeep(t *testing.T) {
 func TestUpkeepMergesInPauses(t *testing.T) {
 	db, _ := openSQLite(t)
 	ctx := t.Context()
-	pages := func() int {
-		t.Helper()
-		var n int
-		if err := db.rd.QueryRowContext(ctx, `SELECT count(*) FROM jobs_search_data`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	pages := func() int { t.Helper(); return countRows(t, db, "jobs_search_data") }
 	stop := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() { // mail arriving all the while
