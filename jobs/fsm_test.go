@@ -243,11 +243,7 @@ type fsm struct {
 func newFSM(t *testing.T, mod func(*Config)) *fsm {
 	t.Helper()
 	ctx := t.Context()
-	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t)
 	r := &fsm{t: t, ctx: ctx, db: db, fax: &fsmFax{}, blobs: &fsmBlobs{}, notes: &fsmNotifier{}, clock: &fakeClock{t: t0}}
 	cfg := Config{
 		Owner:          "worker-1",
@@ -556,3 +552,14 @@ func tokenOf(t *testing.T, callback string) string {
 }
 
 func wrapf(err error, detail string) error { return fmt.Errorf("%w: %s", err, detail) }
+
+// openStore opens a new SQLite job store for one test, closed when it ends.
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "jobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -57,11 +57,7 @@ type handoffRig struct {
 func newHandoffRig(t *testing.T, concurrency int, hold bool) *handoffRig {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t)
 	fax := &promptFax{sent: make(chan faxbridge.FaxRequest, 16)}
 	if hold {
 		fax.hold = make(chan struct{}, 16)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -81,11 +80,7 @@ type skippedClaim struct {
 func newSkippedClaim(t *testing.T) *skippedClaim {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t)
 	watch := &claimSpy{JobStore: db, claimed: make(chan string, 64)}
 	fax := &heldSender{started: make(chan struct{}, 1), answer: make(chan faxbridge.FaxStatus, 1)}
 	reports := make(reportChan, 4)

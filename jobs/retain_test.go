@@ -5,22 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/faxbridge/faxbridge"
-	"github.com/faxbridge/faxbridge/store"
 )
 
 // TestPurgeInBatches deletes settled jobs past retention in batches with a
 // pause between them, and keeps the rest.
 func TestPurgeInBatches(t *testing.T) {
-	db, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: now}
 	var pauses []time.Duration

@@ -15,15 +15,8 @@ import (
 // Concurrent creates share commits, yet each message answers for itself:
 // every good one is stored, and a duplicate fails alone.
 func TestGroupCommit(t *testing.T) {
-	db, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	mk := func(id string) *faxbridge.Job {
-		return &faxbridge.Job{ID: id, State: faxbridge.StateQueued, CreatedAt: now, UpdatedAt: now, NextAt: now}
-	}
+	db, _ := openSQLite(t)
+	mk := queuedJobs(time.Now())
 	if err := db.Create(t.Context(), []*faxbridge.Job{mk("dup")}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,15 +75,8 @@ func TestCreateAfterGroupClosed(t *testing.T) {
 // naming another job's fax fail alone, and the rest are stored.
 func TestGroupedWritesAnswerAlone(t *testing.T) {
 	ctx := t.Context()
-	db, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	mk := func(id string) *faxbridge.Job {
-		return &faxbridge.Job{ID: id, State: faxbridge.StateQueued, CreatedAt: now, UpdatedAt: now, NextAt: now}
-	}
+	db, _ := openSQLite(t)
+	mk := queuedJobs(time.Now())
 	for _, id := range []string{"a", "b", "stale", "taker"} {
 		if err := db.Create(ctx, []*faxbridge.Job{mk(id)}); err != nil {
 			t.Fatal(err)
@@ -177,4 +163,12 @@ func mustGetJob(t *testing.T, db *DB, id string) *faxbridge.Job {
 		t.Fatalf("get %s: %v", id, err)
 	}
 	return j
+}
+
+// queuedJobs makes queued jobs due at, by ID.
+func queuedJobs(at time.Time) func(id string) *faxbridge.Job {
+	now := at.UTC().Truncate(time.Millisecond)
+	return func(id string) *faxbridge.Job {
+		return &faxbridge.Job{ID: id, State: faxbridge.StateQueued, CreatedAt: now, UpdatedAt: now, NextAt: now}
+	}
 }
