@@ -147,10 +147,10 @@ func sqliteDeferSearch(ctx context.Context, tx *sql.Tx) error {
 	return execSearchIndex(ctx, tx, sqliteDeferredSearch)
 }
 
-// indexBatch is how many jobs one write of indexPending indexes: enough
+// IndexBatch is how many jobs one write of the upkeep indexes: enough
 // to share the index's work, few enough that a commit waiting behind it
 // does not wait long.
-const indexBatch = 256
+const IndexBatch = 256
 
 // The statements of indexPending. A batch is the first jobs of the list
 // in key order, the same rows for each statement of one transaction. The
@@ -171,18 +171,31 @@ const (
 )
 
 // IndexSearch indexes at once every job waiting for the search index, in
-// writes of batch jobs, and merges the index's segments (SQLite; elsewhere
-// it does nothing). The store does this itself a little after commits;
-// this is for tools that write jobs with SQL of their own.
+// writes of batch jobs, and merges the index's segments after each write,
+// as the upkeep does (SQLite; elsewhere it does nothing). The store does
+// this itself a little after commits; this is for tools that write jobs
+// with SQL of their own. Merging after each write leaves the index shaped
+// as the upkeep would have: FTS5 counts a segment's level in merges, not
+// in size, so an index built in big batches, or merged only at the end,
+// holds most of its entries in a segment of a low level, which the next
+// few hundred writes' merges would rewrite whole.
 func (db *DB) IndexSearch(ctx context.Context, batch int) error {
 	if db.d.deferSearch == nil {
 		return nil
 	}
-	if err := db.indexPending(ctx, max(batch, 1)); err != nil {
-		return err
+	batch = max(batch, 1)
+	for {
+		n, err := db.indexSome(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if _, err := db.mergeSearch(ctx, bulkMergePages, 0); err != nil {
+			return err
+		}
+		if n < int64(batch) {
+			return nil
+		}
 	}
-	_, err := db.mergeSearch(ctx, bulkMergePages, 0)
-	return err
 }
 
 // An FTS5 index is a set of segments that must be merged as it grows, or
@@ -257,36 +270,43 @@ func (db *DB) mergeSearch(ctx context.Context, pages int, budget time.Duration) 
 // call.
 func (db *DB) indexPending(ctx context.Context, batch int) error {
 	for {
-		var n int64
-		err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			keys, err := indexedKeysOf(ctx, tx, batch)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				if _, err := db.execTx(ctx, tx, unindexKey, k); err != nil {
-					return fmt.Errorf("index jobs for search: %w", err)
-				}
-			}
-			for _, q := range []string{keyPending, indexBatchQ} {
-				if _, err := db.execTx(ctx, tx, q, batch); err != nil {
-					return fmt.Errorf("index jobs for search: %w", err)
-				}
-			}
-			res, err := db.execTx(ctx, tx, unlistBatch, batch)
-			if err != nil {
-				return fmt.Errorf("index jobs for search: %w", err)
-			}
-			n, err = res.RowsAffected()
+		n, err := db.indexSome(ctx, batch)
+		if err != nil || n < int64(batch) {
 			return err
-		})
-		if err != nil {
-			return db.fail(err)
-		}
-		if n < int64(batch) {
-			return nil
 		}
 	}
+}
+
+// indexSome indexes, in one write, the first batch jobs of search_pending
+// and reports how many there were.
+func (db *DB) indexSome(ctx context.Context, batch int) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		keys, err := indexedKeysOf(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if _, err := db.execTx(ctx, tx, unindexKey, k); err != nil {
+				return fmt.Errorf("index jobs for search: %w", err)
+			}
+		}
+		for _, q := range []string{keyPending, indexBatchQ} {
+			if _, err := db.execTx(ctx, tx, q, batch); err != nil {
+				return fmt.Errorf("index jobs for search: %w", err)
+			}
+		}
+		res, err := db.execTx(ctx, tx, unlistBatch, batch)
+		if err != nil {
+			return fmt.Errorf("index jobs for search: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, db.fail(err)
+	}
+	return n, nil
 }
 
 func indexedKeysOf(ctx context.Context, tx *sql.Tx, batch int) ([]int64, error) {

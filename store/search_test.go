@@ -393,3 +393,111 @@ func countRows(t *testing.T, db *DB, table string) int {
 	}
 	return n
 }
+
+// IndexSearch, for tools that write jobs with SQL of their own, leaves the
+// index in the segments, level by level, that the upkeep would have. (The
+// benchmark's filled database, indexed in big batches and merged at the
+// end, held a million jobs in one segment of level 3, which the merges of
+// the next few hundred upkeep writes rewrote whole.)
+func TestSQLiteIndexSearchShape(t *testing.T) {
+	const jobs = 70
+	ctx := t.Context()
+	create := func(db *DB, from, to int) {
+		t.Helper()
+		var js []*faxbridge.Job
+		for i := from; i < to; i++ {
+			j := storetest.FullJob(fmt.Sprintf("j%03d", i))
+			j.Subject = fmt.Sprintf("shape subject %d", i)
+			js = append(js, j)
+		}
+		if err := db.Create(ctx, js); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func() *DB {
+		t.Helper()
+		db, _ := openSQLite(t)
+		// Stopped, so that only this test indexes and merges.
+		if err := db.upkeep.close(); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+
+	// The upkeep: a job at a time, indexed, then merged.
+	upkept := open()
+	for i := range jobs {
+		create(upkept, i, i+1)
+		if err := upkept.indexPending(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := upkept.mergeSearch(ctx, mergePages, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tool: every job written at once, then IndexSearch a job a write.
+	tool := open()
+	create(tool, 0, jobs)
+	if err := tool.IndexSearch(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	want, got := ftsLevels(t, upkept), ftsLevels(t, tool)
+	if !slices.Equal(got, want) {
+		t.Errorf("segments by level after IndexSearch %v, after the upkeep %v", got, want)
+	}
+	if len(want) < 3 {
+		t.Errorf("segments by level %v: too few jobs to tell shapes apart", want)
+	}
+}
+
+// ftsLevels is how many segments each level of the search index holds,
+// read from the FTS5 structure record (row 10 of its data table): a
+// 4-byte cookie, an optional 4-byte version 2 mark, then varints: levels,
+// segments, write counter, and per level its merge state and segment
+// count, each segment followed by its ID and first and last page (and in
+// version 2, five more).
+func ftsLevels(t *testing.T, db *DB) []int {
+	t.Helper()
+	var rec []byte
+	if err := db.rd.QueryRowContext(t.Context(), `SELECT block FROM jobs_search_data WHERE id = 10`).Scan(&rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) < 4 {
+		t.Fatalf("structure record of %d bytes", len(rec))
+	}
+	i, perSegment := 4, 3
+	if len(rec) >= 8 && string(rec[4:8]) == "\xff\x00\x00\x01" {
+		i, perSegment = 8, 8
+	}
+	next := func() uint64 {
+		// SQLite's varint: big-endian 7 bits a byte, the ninth byte whole.
+		var v uint64
+		for k := 0; i < len(rec); k++ {
+			b := rec[i]
+			i++
+			if k == 8 {
+				return v<<8 | uint64(b)
+			}
+			v = v<<7 | uint64(b&0x7f)
+			if b&0x80 == 0 {
+				return v
+			}
+		}
+		t.Fatalf("structure record %x ends in a varint", rec)
+		return 0
+	}
+	levels := next()
+	next() // segments
+	next() // write counter
+	var out []int
+	for range levels {
+		next() // merge state
+		n := next()
+		for range n * uint64(perSegment) {
+			next()
+		}
+		out = append(out, int(n))
+	}
+	return out
+}

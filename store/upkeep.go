@@ -129,7 +129,7 @@ func (db *DB) runUpkeep(u *upkeep) {
 		// not yet indexed (see sqliteMatch) and the writer's backstop
 		// checkpoints. A disk that fails these fails commits too, and
 		// those are answered to their callers.
-		if db.indexPending(ctx, indexBatch) == nil {
+		if db.indexPending(ctx, IndexBatch) == nil {
 			// A merge step holds the writer for up to ~15 ms on a big
 			// index, and a 250 in the same group waits for it: merge
 			// in a pause of the mail, unless merging has waited for

@@ -46,13 +46,13 @@ func SQLite(ctx context.Context, path string, n int, newest time.Time) error {
 		return err
 	}
 	// The inserts listed every job for the search index, which the store
-	// keeps up after its own commits: index them now, as a database that
-	// grew one job at a time would have them.
+	// keeps up after its own commits: index them now, in the upkeep's
+	// writes, as a database that grew one job at a time would have them.
 	db, err = store.OpenSQLite(ctx, path)
 	if err != nil {
 		return err
 	}
-	if err := db.IndexSearch(ctx, perTx); err != nil {
+	if err := db.IndexSearch(ctx, store.IndexBatch); err != nil {
 		db.Close()
 		return fmt.Errorf("index the filled rows: %w", err)
 	}
