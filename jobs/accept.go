@@ -170,7 +170,7 @@ func (s *Service) accept(ctx context.Context, env faxbridge.Envelope, r io.Reade
 		// the configured default.
 		quality := firstNonEmpty(rcpt.Quality, quality, s.cfg.Quality)
 		j := &faxbridge.Job{
-			ID:             faxbridge.NewID(),
+			ID:             faxbridge.NewJobID(now),
 			State:          faxbridge.StateQueued,
 			CreatedAt:      now,
 			UpdatedAt:      now,

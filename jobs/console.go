@@ -63,7 +63,7 @@ func (s *Service) Resend(ctx context.Context, id string, rcpt *faxbridge.Recipie
 	}
 	now := s.now().UTC()
 	j := &faxbridge.Job{
-		ID:             faxbridge.NewID(),
+		ID:             faxbridge.NewJobID(now),
 		State:          faxbridge.StateQueued,
 		CreatedAt:      now,
 		UpdatedAt:      now,

@@ -80,7 +80,7 @@ func insert(ctx context.Context, raw *sql.DB, from, to, n int, newest time.Time)
 	span := 80 * 24 * time.Hour
 	for i := from; i < to; i++ {
 		at := newest.Add(-span + time.Duration(int64(span)/int64(n)*int64(i)))
-		j := Job(faxbridge.NewID(), at)
+		j := Job(faxbridge.NewJobID(at), at)
 		data, err := json.Marshal(j)
 		if err != nil {
 			return err
