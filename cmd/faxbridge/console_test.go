@@ -277,6 +277,7 @@ func TestConsole(t *testing.T) {
 // With documents kept, a resend makes exactly one new fax; a canceled
 // queued fax is never sent; both are in the audit log.
 func TestConsoleResendAndCancel(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h, base := consoleHarness(t, func(c *config.Config) { c.Storage.KeepDocument = true })
 	if err := h.send("sender@example.com", []string{"15551234567@fax.example.com"},
 		message("alice@example.com", "keep me", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {

@@ -458,6 +458,7 @@ func TestRefusedMessages(t *testing.T) {
 }
 
 func TestLostCallbacksArePolled(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	h.sim.SetFaults(signalwiretest.Faults{DropAllCallbacks: true})
 	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
@@ -492,6 +493,7 @@ func TestDuplicatedReorderedCallbacksOneReport(t *testing.T) {
 }
 
 func TestProviderErrorsRetriedThenSent(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	h.sim.SetFaults(signalwiretest.Faults{CreateErrors: []signalwiretest.HTTPError{
 		{Status: 429, Code: 20429, Message: "Too Many Requests", RetryAfter: "1"},
@@ -517,6 +519,7 @@ func TestProviderErrorsRetriedThenSent(t *testing.T) {
 }
 
 func TestAmbiguousSubmissionIsReconciled(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	// The fax is created but the answer is lost, and so are its
 	// callbacks (which would otherwise name it): the daemon must find it in
@@ -544,6 +547,7 @@ func TestAmbiguousSubmissionIsReconciled(t *testing.T) {
 // found nothing: the second fax is created no sooner than twice
 // reconcile_after after the first attempt.
 func TestAmbiguousSubmissionNeverCreatedIsSentAfterTwoListings(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	h.sim.SetFaults(signalwiretest.Faults{DropAllCallbacks: true, CreateErrors: []signalwiretest.HTTPError{{Reset: true}}})
 	if err := h.send("a@example.com", []string{"15551234567@fax.example.com"}, message("a@example.com", "s", attachment{"a.pdf", "application/pdf", "", pdf(t, "sample.pdf")})); err != nil {
@@ -570,6 +574,7 @@ func TestAmbiguousSubmissionNeverCreatedIsSentAfterTwoListings(t *testing.T) {
 // the fax is adopted, never sent twice. (The e2e TestSlowCreateLaggingList
 // runs the same with the issue's own numbers.)
 func TestSlowCreateLaggingListOneFax(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	rec := h.cfg.Worker.ReconcileAfter.Duration
 	h.sim.SetFaults(signalwiretest.Faults{
@@ -608,6 +613,7 @@ func TestPermanentRefusalReported(t *testing.T) {
 }
 
 func TestBusyRedialAndResolutionRetry(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, func(c *config.Config) {
 		c.Worker.RedialBusy = 2
 		c.Worker.RedialSpacing = config.Duration{Duration: 50 * time.Millisecond}
@@ -756,6 +762,7 @@ func TestRestartResumesAcceptedJob(t *testing.T) {
 // either has adopted and both pick the same, oldest fax: the store refuses
 // the second adoption (one fax is one job's) and that job looks again.
 func TestAmbiguousSubmissionWithHostedMedia(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	// Callbacks are lost too: they would name each fax to its job and
 	// spare the daemon the listing this test is about.
@@ -934,6 +941,7 @@ func TestHTTPSListener(t *testing.T) {
 // limit per fax and a quota of faxes per hour, each refused with the limit
 // named; a destination outside its own allowed prefixes is refused at RCPT.
 func TestSenderPolicyAndQuota(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, func(c *config.Config) {
 		c.SMTP.Networks = []config.Network{{Name: "scanners", CIDRs: []string{"127.0.0.0/8"}, SenderPolicy: config.SenderPolicy{
 			FaxFrom: "+15550109999", MaxPages: 2, FaxesPerHour: 2, AllowPrefixes: []string{"+1555"},

@@ -32,6 +32,7 @@ func (h *harness) writeConfigFile() string {
 // `faxbridge send` beside a running daemon: it queues the fax through the
 // same checks as mail, prints progress and ends with the outcome.
 func TestSendCommand(t *testing.T) {
+	t.Parallel() // mostly waiting on the daemon's timers
 	h := newHarness(t, nil)
 	cfgPath := h.writeConfigFile()
 	doc := filepath.Join(t.TempDir(), "doc.pdf")
