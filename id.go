@@ -32,7 +32,7 @@ func NewID() string {
 // search index's keys, fax SIDs by job): on a database of a million jobs
 // every commit dirtied pages that the page cache seldom held and that each
 // checkpoint then copied, so accepting mail cost more the older the
-// database (an accept's p99 three times a fresh database's, measured).
+// database (an accept's p99 two to three times a fresh database's).
 // Ordered, a new job's keys land beside the last job's, on the same few
 // pages at any age, as with UUIDv7 or ULID. The random part keeps the ID,
 // and the document key made from it, as unguessable as NewID's; what it
