@@ -340,7 +340,7 @@ func TestSQLiteSearchDeferred(t *testing.T) {
 // FTS5 does not merge inside writes (automerge is off); mergeSearch
 // merges what the upkeep's batches left, and stops when nothing is left.
 func TestSQLiteSearchMerge(t *testing.T) {
-	db, _ := openSQLite(t)
+	db := openSQLiteNoUpkeep(t)
 	ctx := t.Context()
 	var automerge int
 	if err := db.rd.QueryRowContext(ctx, `SELECT v FROM jobs_search_config WHERE k = 'automerge'`).Scan(&automerge); err != nil {
@@ -348,10 +348,6 @@ func TestSQLiteSearchMerge(t *testing.T) {
 	}
 	if automerge != 0 {
 		t.Errorf("automerge = %d, want 0", automerge)
-	}
-	// The upkeep stopped, so that only this test indexes and merges.
-	if err := db.upkeep.close(); err != nil {
-		t.Fatal(err)
 	}
 	pages := func() int { t.Helper(); return countRows(t, db, "jobs_search_data") }
 	for i := range 40 {
@@ -384,6 +380,17 @@ func TestSQLiteSearchMerge(t *testing.T) {
 	}
 }
 
+// openSQLiteNoUpkeep opens a store whose upkeep is stopped, so that only
+// the test indexes and merges the search index.
+func openSQLiteNoUpkeep(t *testing.T) *DB {
+	t.Helper()
+	db, _ := openSQLite(t)
+	if err := db.upkeep.close(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // countRows is how many rows a table holds, as the store's readers see it.
 func countRows(t *testing.T, db *DB, table string) int {
 	t.Helper()
@@ -414,18 +421,8 @@ func TestSQLiteIndexSearchShape(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	open := func() *DB {
-		t.Helper()
-		db, _ := openSQLite(t)
-		// Stopped, so that only this test indexes and merges.
-		if err := db.upkeep.close(); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-
 	// The upkeep: a job at a time, indexed, then merged.
-	upkept := open()
+	upkept := openSQLiteNoUpkeep(t)
 	for i := range jobs {
 		create(upkept, i, i+1)
 		if err := upkept.indexPending(ctx, 1); err != nil {
@@ -436,7 +433,7 @@ func TestSQLiteIndexSearchShape(t *testing.T) {
 		}
 	}
 	// A tool: every job written at once, then IndexSearch a job a write.
-	tool := open()
+	tool := openSQLiteNoUpkeep(t)
 	create(tool, 0, jobs)
 	if err := tool.IndexSearch(ctx, 1); err != nil {
 		t.Fatal(err)
